@@ -1,0 +1,5 @@
+import sys
+
+from auditproxy.cli import main
+
+sys.exit(main())

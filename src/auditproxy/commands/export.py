@@ -1,0 +1,13 @@
+"""`auditproxy export` (PLACEHOLDER: not built yet)."""
+
+from __future__ import annotations
+
+import argparse
+
+
+def add_arguments(parser: argparse.ArgumentParser) -> None:
+    pass
+
+
+def run(args: argparse.Namespace) -> int:
+    raise NotImplementedError("auditproxy export is not built yet")
