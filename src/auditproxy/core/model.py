@@ -83,6 +83,21 @@ class ResponseHead:
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
+class Timing:
+    """Clock readings supplied by the shell (the core reads no clock).
+
+    ``started`` is wall-clock epoch seconds; the rest are durations in seconds.
+    ``wait`` is until the response head arrived, ``upstream`` until the last
+    body byte arrived from the upstream, ``total`` until the client got the end.
+    """
+
+    started: float = 0.0
+    wait: float | None = None
+    upstream: float | None = None
+    total: float = 0.0
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
 class Exchange:
     """One request/response pair as the auditor sees it.
 
@@ -98,4 +113,9 @@ class Exchange:
     route: str = "other"
     origin: Origin = "upstream"
     public: bool = False  # the route is configured as truly public (ARP.01 CORS)
-    extra: dict[str, str] = field(default_factory=dict)
+    request_id: str = ""
+    traceparent: str = ""
+    client_address: str = ""
+    timing: Timing = field(default_factory=Timing)
+    attempts: int = 1
+    error: str | None = None  # upstream error kind when origin == "proxy" after a failure
