@@ -1,0 +1,468 @@
+"""Throughput benchmark: direct vs a naive aiohttp pass-through vs auditproxy.
+
+One command, from the repository root::
+
+    .venv/bin/python tests/perf/bench.py                 # 3 x 5 s, 32 connections, small+large
+    .venv/bin/python tests/perf/bench.py --record        # adds auditproxy with recording on
+    .venv/bin/python tests/perf/bench.py --profile proxy.pstats   # cProfile the proxy
+
+It starts the sample upstream (``GET /bench/small`` ~200 B, ``/bench/large``
+~64 KiB), the naive pass-through (``naive_proxy.py``) and ``auditproxy serve``
+(metrics, classification and JSON logging at the default level, written to a
+file) on 127.0.0.1, pins them with ``taskset`` (proxies on CPU 1, upstream and
+``wrk`` on CPU 0), runs ``wrk --latency`` against each target in turn, and
+prints requests/s, p50/p99 latency and CPU microseconds per request of the
+process under test (the upstream for ``direct``, the proxy otherwise) from
+``/proc/<pid>/stat``, plus the ratios. Every load run is bounded by
+``--duration``; every process it starts is stopped on exit.
+"""
+
+from __future__ import annotations
+
+import argparse
+import contextlib
+import json
+import os
+import re
+import shutil
+import signal
+import socket
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+import urllib.error
+import urllib.request
+from collections.abc import Iterator, Sequence
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+
+HERE = Path(__file__).resolve().parent
+ROOT = HERE.parents[1]
+SIZES = ("small", "large")
+TARGET = 0.8  # auditproxy >= 0.8 x naive throughput (issue 2)
+CLK_TCK = os.sysconf("SC_CLK_TCK")
+
+
+class BenchError(Exception):
+    """A setup problem the user can fix; printed without a traceback."""
+
+
+# --- wrk ------------------------------------------------------------------------
+
+
+def ensure_wrk() -> str:
+    """Path of wrk; installs Debian's package when missing and running as root."""
+    path = shutil.which("wrk")
+    if path:
+        return path
+    if os.geteuid() == 0 and shutil.which("apt-get"):
+        print("wrk not found; installing it with apt-get ...", file=sys.stderr)
+        env = {**os.environ, "DEBIAN_FRONTEND": "noninteractive"}
+        subprocess.run(["apt-get", "update", "-qq"], check=False, env=env)
+        subprocess.run(["apt-get", "install", "-y", "-qq", "--no-install-recommends", "wrk"],
+                       check=False, env=env)  # fmt: skip
+        path = shutil.which("wrk")
+        if path:
+            return path
+    raise BenchError(
+        "wrk is not installed. Install it (Debian/Ubuntu: sudo apt-get install wrk; "
+        "macOS: brew install wrk) and run the benchmark again."
+    )
+
+
+_UNITS = {"us": 1e-3, "ms": 1.0, "s": 1e3, "m": 60e3}
+
+
+def _ms(value: str) -> float:
+    m = re.fullmatch(r"([\d.]+)(us|ms|s|m)", value.strip())
+    if not m:
+        raise ValueError(f"unreadable wrk latency {value!r}")
+    return float(m.group(1)) * _UNITS[m.group(2)]
+
+
+@dataclass
+class WrkResult:
+    requests: int
+    seconds: float
+    rps: float
+    p50_ms: float
+    p99_ms: float
+    non_2xx: int
+    socket_errors: int
+
+
+def parse_wrk(text: str) -> WrkResult:
+    """Parse ``wrk --latency`` output."""
+    total = re.search(r"(\d+) requests in ([\d.]+)(us|ms|s|m)", text)
+    rps = re.search(r"Requests/sec:\s+([\d.]+)", text)
+    p50 = re.search(r"^\s+50%\s+(\S+)", text, re.M)
+    p99 = re.search(r"^\s+99%\s+(\S+)", text, re.M)
+    if not (total and rps and p50 and p99):
+        raise BenchError(f"could not parse wrk output:\n{text}")
+    non2xx = re.search(r"Non-2xx or 3xx responses:\s+(\d+)", text)
+    sock = re.search(r"Socket errors: connect (\d+), read (\d+), write (\d+), timeout (\d+)", text)
+    return WrkResult(
+        requests=int(total.group(1)),
+        seconds=_ms(total.group(2) + total.group(3)) / 1e3,
+        rps=float(rps.group(1)),
+        p50_ms=_ms(p50.group(1)),
+        p99_ms=_ms(p99.group(1)),
+        non_2xx=int(non2xx.group(1)) if non2xx else 0,
+        socket_errors=sum(int(g) for g in sock.groups()) if sock else 0,
+    )
+
+
+# --- processes ----------------------------------------------------------------------
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port: int = s.getsockname()[1]
+        return port
+
+
+def cpu_seconds(pid: int) -> float:
+    """utime+stime of ``pid`` and its live descendants (workers), in seconds."""
+    children: dict[int, list[int]] = {}
+    for entry in os.listdir("/proc"):
+        if entry.isdigit():
+            with contextlib.suppress(OSError, IndexError, ValueError):
+                ppid = int(Path(f"/proc/{entry}/stat").read_text().rsplit(")", 1)[1].split()[1])
+                children.setdefault(ppid, []).append(int(entry))
+    total, todo = 0, [pid]
+    while todo:
+        p = todo.pop()
+        with contextlib.suppress(OSError, IndexError, ValueError):
+            fields = Path(f"/proc/{p}/stat").read_text().rsplit(")", 1)[1].split()
+            total += int(fields[11]) + int(fields[12])  # utime, stime (fields 14, 15)
+        todo.extend(children.get(p, []))
+    return total / CLK_TCK
+
+
+@dataclass
+class Server:
+    name: str
+    url: str  # base URL that serves /bench/*
+    proc: subprocess.Popen[bytes]
+    log: Path
+
+
+class Fleet:
+    """Starts the servers under test and stops every one of them on exit."""
+
+    def __init__(self, workdir: Path, pin: bool) -> None:
+        self.workdir = workdir
+        self.pin = pin
+        self.servers: list[Server] = []
+
+    def start(self, name: str, cmd: Sequence[str], url: str, cpu: int) -> Server:
+        log = self.workdir / f"{name}.log"
+        full = ["taskset", "-c", str(cpu), *cmd] if self.pin else list(cmd)
+        with log.open("wb") as fh:
+            proc = subprocess.Popen(full, stdout=fh, stderr=subprocess.STDOUT, cwd=ROOT,
+                                    stdin=subprocess.DEVNULL)  # fmt: skip
+        server = Server(name, url, proc, log)
+        self.servers.append(server)
+        return server
+
+    def wait_ready(self, server: Server, timeout: float = 20.0) -> None:
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            if server.proc.poll() is not None:
+                tail = server.log.read_text(errors="replace")[-2000:]
+                raise BenchError(f"{server.name} exited with {server.proc.returncode}:\n{tail}")
+            with (
+                contextlib.suppress(OSError, urllib.error.URLError),
+                urllib.request.urlopen(server.url + "/bench/small", timeout=2) as r,
+            ):
+                if r.status == 200:
+                    return
+            time.sleep(0.1)
+        raise BenchError(f"{server.name} did not answer on {server.url} within {timeout:.0f}s")
+
+    def stop_all(self) -> None:
+        for s in self.servers:
+            if s.proc.poll() is None:
+                s.proc.send_signal(signal.SIGTERM)
+        for s in self.servers:
+            try:
+                s.proc.wait(timeout=15)
+            except subprocess.TimeoutExpired:
+                s.proc.kill()
+                s.proc.wait()
+
+
+# --- measurement ---------------------------------------------------------------
+
+
+@dataclass
+class Run:
+    target: str
+    size: str
+    rps: float
+    p50_ms: float
+    p99_ms: float
+    cpu_us_per_req: float
+    requests: int
+    non_2xx: int
+    socket_errors: int
+
+
+@dataclass
+class Summary:
+    target: str
+    size: str
+    rps: float
+    p50_ms: float
+    p99_ms: float
+    cpu_us_per_req: float
+    runs: list[Run] = field(default_factory=list)
+
+    @property
+    def all_ok(self) -> bool:
+        return all(r.non_2xx == 0 and r.socket_errors == 0 and r.requests > 0 for r in self.runs)
+
+
+def probe(url: str) -> tuple[int, bytes]:
+    with urllib.request.urlopen(url, timeout=5) as r:
+        return r.status, r.read()
+
+
+def run_wrk(wrk: str, url: str, args: argparse.Namespace, pin: bool, seconds: float) -> str:
+    cmd = [wrk, "-t1", f"-c{args.connections}", f"-d{seconds:g}s", "--latency",
+           f"--timeout={max(2, int(seconds) + 2)}s", url]  # fmt: skip
+    if pin:
+        cmd = ["taskset", "-c", str(args.load_cpu), *cmd]
+    out = subprocess.run(cmd, capture_output=True, text=True, timeout=seconds + 30, check=False)
+    if out.returncode != 0:
+        raise BenchError(f"wrk failed ({out.returncode}): {out.stderr.strip()}")
+    return out.stdout
+
+
+def measure(wrk: str, server: Server, measured_pid: int, size: str,
+            args: argparse.Namespace, pin: bool) -> Run:  # fmt: skip
+    url = f"{server.url}/bench/{size}"
+    before = cpu_seconds(measured_pid)
+    result = parse_wrk(run_wrk(wrk, url, args, pin, args.duration))
+    cpu = cpu_seconds(measured_pid) - before
+    per_req = cpu / result.requests * 1e6 if result.requests else float("nan")
+    return Run(server.name, size, result.rps, result.p50_ms, result.p99_ms, per_req,
+               result.requests, result.non_2xx, result.socket_errors)  # fmt: skip
+
+
+def summarise(runs: list[Run]) -> Summary:
+    return Summary(
+        target=runs[0].target,
+        size=runs[0].size,
+        rps=statistics.median(r.rps for r in runs),
+        p50_ms=statistics.median(r.p50_ms for r in runs),
+        p99_ms=statistics.median(r.p99_ms for r in runs),
+        cpu_us_per_req=statistics.median(r.cpu_us_per_req for r in runs),
+        runs=runs,
+    )
+
+
+def render(summaries: list[Summary], args: argparse.Namespace, pin: bool) -> str:
+    pinning = f"proxy CPU {args.proxy_cpu}, upstream+wrk CPU {args.load_cpu}" if pin else "off"
+    lines = [
+        f"# {args.repeat} x {args.duration:g}s per target, {args.connections} connections, "
+        f"wrk -t1; pinning: {pinning}; medians of the repetitions",
+        "",
+        "| size | target | req/s | p50 ms | p99 ms | CPU µs/req | vs direct | all 200 |",
+        "|---|---|---:|---:|---:|---:|---:|---|",
+    ]
+    by = {(s.size, s.target): s for s in summaries}
+    for s in summaries:
+        direct = by.get((s.size, "direct"))
+        vs = f"{s.rps / direct.rps:.2f}" if direct and direct.rps else "-"
+        lines.append(
+            f"| {s.size} | {s.target} | {s.rps:,.0f} | {s.p50_ms:.2f} | {s.p99_ms:.2f} "
+            f"| {s.cpu_us_per_req:,.0f} | {vs} | {'yes' if s.all_ok else 'NO'} |"
+        )
+    lines.append("")
+    for size in args.sizes:
+        naive = by.get((size, "naive"))
+        direct = by.get((size, "direct"))
+        for name in [t for t in ("auditproxy", "auditproxy-record") if (size, t) in by]:
+            s = by[(size, name)]
+            if naive and naive.rps:
+                ratio = s.rps / naive.rps
+                verdict = "meets" if ratio >= TARGET else "BELOW"
+                lines.append(f"ratio {name}/naive {size}: {ratio:.2f} "
+                             f"({verdict} target {TARGET:.2f})")  # fmt: skip
+                cpu = s.cpu_us_per_req - naive.cpu_us_per_req
+                lines.append(f"cpu {name}-naive {size}: {cpu:+,.0f} µs/req")
+        for name in ("naive", "auditproxy", "auditproxy-record"):
+            s = by.get((size, name))
+            if s and direct and direct.rps:
+                lines.append(f"ratio {name}/direct {size}: {s.rps / direct.rps:.2f}")
+    for s in summaries:
+        status = "all responses 200" if s.all_ok else "ERRORS (non-2xx or socket errors)"
+        bad = sum(r.non_2xx + r.socket_errors for r in s.runs)
+        lines.append(f"status {s.target} {s.size}: {status}"
+                     + (f" ({bad} bad)" if bad else ""))  # fmt: skip
+    return "\n".join(lines)
+
+
+# --- main --------------------------------------------------------------------------
+
+
+def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
+    p = argparse.ArgumentParser(description="Benchmark direct vs naive proxy vs auditproxy.")
+    p.add_argument("--duration", type=float, default=5.0, help="seconds per wrk run (default 5)")
+    p.add_argument("--repeat", type=int, default=3, help="repetitions per target (default 3)")
+    p.add_argument("--connections", type=int, default=32, help="wrk connections (default 32)")
+    p.add_argument("--sizes", default="small,large", help="comma list of small,large")
+    p.add_argument("--targets", default="direct,naive,auditproxy",
+                   help="comma list of direct,naive,auditproxy")  # fmt: skip
+    p.add_argument("--record", action="store_true",
+                   help="also measure auditproxy with recording on")  # fmt: skip
+    p.add_argument("--warmup", type=float, default=1.0, help="warm-up seconds per target (0: off)")
+    p.add_argument("--proxy-cpu", type=int, default=1)
+    p.add_argument("--load-cpu", type=int, default=0)
+    p.add_argument("--no-pin", action="store_true", help="do not pin processes with taskset")
+    p.add_argument("--json", type=Path, help="also write the results as JSON to this file")
+    p.add_argument("--profile", type=Path, metavar="PSTATS",
+                   help="run auditproxy under cProfile and write its stats here")  # fmt: skip
+    p.add_argument(
+        "--keep-logs", action="store_true", help="keep the servers' logs and print where"
+    )
+    args = p.parse_args(argv)
+    args.sizes = [s for s in args.sizes.split(",") if s]
+    args.targets = [t for t in args.targets.split(",") if t]
+    for s in args.sizes:
+        if s not in SIZES:
+            p.error(f"--sizes: unknown size {s!r} (expected small, large)")
+    for t in args.targets:
+        if t not in ("direct", "naive", "auditproxy"):
+            p.error(f"--targets: unknown target {t!r} (expected direct, naive, auditproxy)")
+    if args.record:
+        args.targets.append("auditproxy-record")
+    if args.duration <= 0 or args.duration > 600:
+        p.error(f"--duration: {args.duration} must be in (0, 600] seconds")
+    if not 1 <= args.repeat <= 20:
+        p.error(f"--repeat: {args.repeat} must be 1..20")
+    return args
+
+
+def _auditproxy_cmd(upstream: str, port: int, admin: int, record: Path | None,
+                    profile: Path | None) -> list[str]:  # fmt: skip
+    py = [sys.executable]
+    if profile is not None:
+        py += ["-m", "cProfile", "-o", str(profile)]
+    cmd = [*py, "-m", "auditproxy", "serve", "--upstream", upstream,
+           "--listen", f"127.0.0.1:{port}", "--admin", f"127.0.0.1:{admin}"]  # fmt: skip
+    if record is not None:
+        cmd += ["--record", str(record)]
+    return cmd
+
+
+@contextlib.contextmanager
+def _workdir(keep: bool) -> Iterator[Path]:
+    if keep:
+        yield Path(tempfile.mkdtemp(prefix="auditproxy-bench-"))
+    else:
+        with tempfile.TemporaryDirectory(prefix="auditproxy-bench-") as d:
+            yield Path(d)
+
+
+def _interrupt(signum: int, frame: object) -> None:
+    raise KeyboardInterrupt
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    args = parse_args(argv)
+    wrk = ensure_wrk()
+    pin = not args.no_pin and shutil.which("taskset") is not None
+    if pin and (os.cpu_count() or 1) <= max(args.proxy_cpu, args.load_cpu):
+        print(f"only {os.cpu_count()} CPU(s): running without taskset pinning", file=sys.stderr)
+        pin = False
+    # SIGTERM from a test runner or CI should still stop the servers.
+    signal.signal(signal.SIGTERM, _interrupt)
+    with _workdir(args.keep_logs) as work:
+        fleet = Fleet(work, pin)
+        try:
+            return _bench(args, wrk, pin, fleet, work)
+        except KeyboardInterrupt:
+            print("interrupted", file=sys.stderr)
+            return 130
+        finally:
+            fleet.stop_all()
+            if args.keep_logs:
+                print(f"logs kept in {work}", file=sys.stderr)
+            if args.profile is not None and args.profile.exists():
+                _print_profile(args.profile)
+
+
+def _print_profile(path: Path) -> None:
+    import pstats
+
+    print(f"\n# cProfile of auditproxy ({path}), top 30 by own time")
+    pstats.Stats(str(path)).sort_stats("tottime").print_stats(30)
+
+
+def _bench(args: argparse.Namespace, wrk: str, pin: bool, fleet: Fleet, work: Path) -> int:
+    up_port = free_port()
+    upstream = fleet.start(
+        "direct", [sys.executable, "-m", "auditproxy.sample_upstream", "--port", str(up_port)],
+        f"http://127.0.0.1:{up_port}", args.load_cpu,
+    )  # fmt: skip
+    fleet.wait_ready(upstream)
+    servers: dict[str, Server] = {"direct": upstream}
+    if "naive" in args.targets:
+        port = free_port()
+        servers["naive"] = fleet.start(
+            "naive", [sys.executable, str(HERE / "naive_proxy.py"), "--upstream", upstream.url,
+                      "--port", str(port)], f"http://127.0.0.1:{port}", args.proxy_cpu,
+        )  # fmt: skip
+    for name in ("auditproxy", "auditproxy-record"):
+        if name in args.targets:
+            port, admin = free_port(), free_port()
+            record = work / "recordings" if name == "auditproxy-record" else None
+            profile = args.profile.resolve() if args.profile and name == "auditproxy" else None
+            servers[name] = fleet.start(
+                name, _auditproxy_cmd(upstream.url, port, admin, record, profile),
+                f"http://127.0.0.1:{port}", args.proxy_cpu,
+            )  # fmt: skip
+    targets = [t for t in ("direct", "naive", "auditproxy", "auditproxy-record")
+               if t in args.targets]  # fmt: skip
+    for t in targets:
+        fleet.wait_ready(servers[t])
+    # Same bytes through every path before any load.
+    for size in args.sizes:
+        ref = probe(f"{upstream.url}/bench/{size}")
+        for t in targets:
+            got = probe(f"{servers[t].url}/bench/{size}")
+            if got[0] != 200 or got[1] != ref[1]:
+                raise BenchError(f"{t} returned {got[0]} / {len(got[1])} bytes for /bench/{size}"
+                                 f" (direct: {ref[0]} / {len(ref[1])} bytes)")  # fmt: skip
+    if args.warmup > 0:
+        for t in targets:
+            run_wrk(wrk, f"{servers[t].url}/bench/small", args, pin, args.warmup)
+    runs: dict[tuple[str, str], list[Run]] = {}
+    for size in args.sizes:
+        for rep in range(args.repeat):
+            for t in targets:  # interleaved, so drift hits every target alike
+                measured = servers[t].proc.pid
+                run = measure(wrk, servers[t], measured, size, args, pin)
+                runs.setdefault((size, t), []).append(run)
+                print(f"[{size} {rep + 1}/{args.repeat}] {t:18} {run.rps:10,.0f} req/s  "
+                      f"p50 {run.p50_ms:6.2f} ms  p99 {run.p99_ms:6.2f} ms  "
+                      f"{run.cpu_us_per_req:6,.0f} µs/req", file=sys.stderr)  # fmt: skip
+    summaries = [summarise(runs[(size, t)]) for size in args.sizes for t in targets]
+    print(render(summaries, args, pin))
+    if args.json:
+        args.json.write_text(json.dumps([{**asdict(s), "all_ok": s.all_ok} for s in summaries],
+                                        indent=2))  # fmt: skip
+    return 0 if all(s.all_ok for s in summaries) else 1
+
+
+if __name__ == "__main__":
+    try:
+        sys.exit(main())
+    except BenchError as exc:
+        print(f"bench: {exc}", file=sys.stderr)
+        sys.exit(2)
