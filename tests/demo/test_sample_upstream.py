@@ -1,0 +1,180 @@
+"""The sample upstream answers every row of its endpoint table as the table says.
+
+The checks below are a small, independent re-statement of the rules the table
+names (not the rule engine), so a row that stops demonstrating its violation,
+or a compliant row that picks one up, fails here even if the engine is wrong.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+from collections.abc import Callable
+from dataclasses import dataclass
+from http import HTTPStatus
+
+import pytest
+from aiohttp import web
+from aiohttp.test_utils import TestClient, TestServer
+from multidict import CIMultiDictProxy
+
+from auditproxy.sample_upstream import ENDPOINTS, MISSING_FROM, Endpoint, make_sample_app
+
+ALL = frozenset({"POST", "GET", "PUT", "DELETE", "PATCH"})
+# ARP.02 status x method matrix (rule-catalog.md §1).
+MATRIX: dict[int, frozenset[str]] = {
+    200: frozenset({"GET", "PUT"}),
+    201: frozenset({"POST"}),
+    202: frozenset({"POST", "PUT", "DELETE", "PATCH"}),
+    204: frozenset({"PUT", "DELETE", "PATCH"}),
+    415: ALL - {"DELETE"},
+    422: frozenset({"POST", "PUT", "PATCH"}),
+    501: ALL - {"GET"},
+    **dict.fromkeys((400, 401, 403, 404, 405, 408, 500, 502, 503, 504), ALL),
+}
+IMF_FIXDATE = re.compile(
+    r"^(Mon|Tue|Wed|Thu|Fri|Sat|Sun), \d{2} (Jan|Feb|Mar|Apr|May|Jun|Jul|Aug|Sep|Oct|Nov|Dec)"
+    r" \d{4} \d{2}:\d{2}:\d{2} GMT$"
+)
+ENTITY_TAG = re.compile(r'^(W/)?"[\x21\x23-\x7e\x80-\xff]*"$')
+PROBLEM_MEMBERS = ("type", "title", "status", "detail", "instance")
+REGISTERED = {s.value for s in HTTPStatus} - {418}  # IANA lists 418 as unused
+
+
+@dataclass(frozen=True)
+class Seen:
+    method: str
+    status: int
+    headers: CIMultiDictProxy[str]
+    body: bytes
+
+    @property
+    def media_type(self) -> str:
+        return self.headers.get("Content-Type", "").split(";")[0].strip().lower()
+
+    def problem(self) -> dict[str, object] | None:
+        if self.media_type != "application/problem+json":
+            return None
+        doc = json.loads(self.body)
+        return doc if isinstance(doc, dict) else None
+
+
+def _json_fails(seen: Seen) -> bool:
+    if not (seen.media_type == "application/json" or seen.media_type.endswith("+json")):
+        return False
+    try:
+        json.loads(seen.body)
+    except ValueError:
+        return True
+    return False
+
+
+def _members_missing(seen: Seen) -> bool:
+    doc = seen.problem()
+    return doc is not None and any(m not in doc for m in PROBLEM_MEMBERS)
+
+
+def _status_mismatch(seen: Seen) -> bool:
+    doc = seen.problem()
+    return doc is not None and "status" in doc and doc["status"] != seen.status
+
+
+# rule id -> "this response breaks the rule"
+VIOLATES: dict[str, Callable[[Seen], bool]] = {
+    "ARP.02.METHOD-STATUS": lambda s: s.status in MATRIX and s.method not in MATRIX[s.status],
+    "ARP.03.LOCATION-201": lambda s: s.status == 201 and "Location" not in s.headers,
+    "ARP.04.LOCATION-202": lambda s: s.status == 202 and "Location" not in s.headers,
+    "RETRY.UNUSED-STATUS": lambda s: s.status in (300, 305, 306, 402),
+    "STATUS.UNKNOWN": lambda s: s.status not in REGISTERED,
+    "RFC9110-405-ALLOW": lambda s: s.status == 405 and "Allow" not in s.headers,
+    "RFC9110-401-WWW-AUTHENTICATE": lambda s: (
+        s.status == 401 and "WWW-Authenticate" not in s.headers
+    ),
+    "RFC9110-503-RETRY-AFTER": lambda s: s.status == 503 and "Retry-After" not in s.headers,
+    "RFC9110-DATE-PRESENT": lambda s: "Date" not in s.headers,
+    "RFC9110-DATE-FORMAT": lambda s: (
+        "Date" in s.headers and not IMF_FIXDATE.match(s.headers["Date"])
+    ),
+    "RFC9110-ETAG-SYNTAX": lambda s: (
+        "ETag" in s.headers and not ENTITY_TAG.match(s.headers["ETag"])
+    ),
+    "RFC9110-CONTENT-TYPE-PRESENT": lambda s: bool(s.body) and "Content-Type" not in s.headers,
+    "RFC9110-204-NO-CONTENT": lambda s: s.status == 204 and bool(s.body),
+    "RFC8259-JSON-PARSE": _json_fails,
+    "FEL.02.MEDIA-TYPE": lambda s: (
+        s.status >= 400
+        and bool(s.body)
+        and s.media_type not in ("application/problem+json", "application/problem+xml")
+    ),
+    "FEL.01.MEMBERS": _members_missing,
+    "RFC9457-STATUS-MATCH": _status_mismatch,
+    "FETCH-CORS-WILDCARD-CREDENTIALS": lambda s: (
+        s.headers.get("Access-Control-Allow-Origin") == "*"
+        and s.headers.get("Access-Control-Allow-Credentials", "").lower() == "true"
+    ),
+}
+
+
+@pytest.fixture
+async def client() -> TestClient[web.Request, web.Application]:
+    async with TestClient(TestServer(make_sample_app(), host="127.0.0.1")) as c:
+        yield c  # type: ignore[misc]
+
+
+async def _call(client: TestClient[web.Request, web.Application], row: Endpoint,
+                path: str | None = None) -> Seen:  # fmt: skip
+    headers = {"Content-Type": "application/json"} if row.body is not None else {}
+    async with client.request(row.method, path or row.path, data=row.body,
+                              headers=headers) as resp:  # fmt: skip
+        return Seen(row.method, resp.status, resp.headers, await resp.read())
+
+
+def test_every_expected_rule_has_an_independent_check() -> None:
+    """Each rule id the table promises is one this test can verify on the wire."""
+    promised = {r for e in ENDPOINTS for r in e.rules}
+    assert promised <= set(VIOLATES), promised - set(VIOLATES)
+    assert len({e.name for e in ENDPOINTS}) == len(ENDPOINTS)
+
+
+@pytest.mark.parametrize("row", ENDPOINTS, ids=[e.name for e in ENDPOINTS])
+async def test_row_answers_as_the_table_says(
+    client: TestClient[web.Request, web.Application], row: Endpoint
+) -> None:
+    """The row's request gets its status and breaks exactly the rules it lists."""
+    seen = await _call(client, row)
+    assert seen.status == row.status, seen.body[:200]
+    broken = {rule for rule, check in VIOLATES.items() if check(seen)}
+    assert broken == set(row.rules)
+
+
+@pytest.mark.parametrize(
+    "row", [e for e in ENDPOINTS if e.varies_id], ids=[e.name for e in ENDPOINTS if e.varies_id]
+)
+async def test_other_existing_ids_answer_the_same(
+    client: TestClient[web.Request, web.Application], row: Endpoint
+) -> None:
+    """Rows the demo varies answer alike for any existing id, so demo traffic matches the table."""
+    for new_id in ("1", "7", str(MISSING_FROM - 1)):
+        path = re.sub(r"/\d+", f"/{new_id}", row.path, count=1)
+        assert path != row.path or new_id in row.path
+        seen = await _call(client, row, path)
+        assert seen.status == row.status, path
+
+
+def test_paths_match_their_route_templates() -> None:
+    """Every row's concrete path is an instance of its declared route template."""
+    for row in ENDPOINTS:
+        pattern = "^" + re.sub(r"\\\{[a-z]+\\\}", "[^/]+", re.escape(row.route)) + "$"
+        assert re.match(pattern, row.path), (row.name, row.route)
+
+
+async def test_bench_bodies_have_the_advertised_sizes(
+    client: TestClient[web.Request, web.Application],
+) -> None:
+    """/bench/small is about 200 B and /bench/large about 64 KiB of valid JSON."""
+    for path, lo, hi in (("/bench/small", 150, 400), ("/bench/large", 64 * 1024, 80 * 1024)):
+        async with client.get(path) as resp:
+            body = await resp.read()
+        assert resp.status == 200
+        assert lo <= len(body) <= hi, (path, len(body))
+        json.loads(body)
