@@ -1,18 +1,89 @@
 """The rule engine: audit(exchange, profile) -> findings. Pure, never raises.
 
-PLACEHOLDER INTERFACE: the real engine replaces the bodies below, keeping the
-signatures.
+A :class:`Profile` holds the guideline tables (the ARP.02 matrix, the handling
+table) and the rule rows. When a profile is built, its enabled rules are
+resolved to their check functions and indexed by phase and status, so
+``audit`` only looks up one tuple and runs the checks in it.
 """
 
 from __future__ import annotations
 
-from dataclasses import dataclass
-from typing import Literal
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
+from typing import Any, Literal
 
-from auditproxy.core.findings import Finding, RetryAdvice
+from auditproxy.core.checks import CHECKS, Ctx, Hit
+from auditproxy.core.findings import Category, Finding, RetryAdvice, Severity
+from auditproxy.core.httpsyntax import reason_phrase
 from auditproxy.core.model import Exchange
 
 Phase = Literal["head", "body", "all"]
+Advice = Literal["never", "must", "may", "conditional"]
+
+# RFC 9110 §9.2.2: PUT, DELETE and the safe methods are idempotent.
+IDEMPOTENT_METHODS = frozenset({"GET", "HEAD", "OPTIONS", "TRACE", "PUT", "DELETE"})
+NON_IDEMPOTENT_CONDITION = (
+    "retry only if the request is known not to have been processed "
+    "(408, 425, 429, or 503 before processing) or with an Idempotency-Key"
+)
+_LOW, _HIGH = 100, 599  # statuses indexed one by one; the rest share key -1
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class HandlingRow:
+    """One row of the handling/retry table (a status code or a class such as 2xx)."""
+
+    status: str  # "404" or "2xx"
+    klass: str
+    text_sv: str
+    text_en: str
+    advice: Advice
+    condition: str | None = None
+    unused: bool = False
+    origin: str = "seed"  # seed | reconstructed | later-revision | proposed
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class Rule:
+    """One catalog row: which check, with which parameters, at what severity."""
+
+    id: str
+    check: str
+    severity: Severity
+    message: str
+    source: str = ""
+    enabled: bool = True
+    params: Mapping[str, Any] = field(default_factory=dict)
+    category: Category = "other"
+    header: str | None = None
+    phase: Literal["head", "body"] = "head"
+    statuses: frozenset[int] | None = None  # None: every status
+    methods: frozenset[str] | None = None  # None: every method
+    profile_version: str = ""
+    description: str = ""
+    examples: Mapping[str, tuple[Mapping[str, Any], ...]] = field(default_factory=dict)
+
+
+@dataclass(frozen=True, slots=True)
+class _Bound:
+    rule: Rule
+    fn: Callable[..., Hit]
+    params: Mapping[str, Any]
+
+
+_Table = dict[int, tuple[_Bound, ...]]
+
+
+def _index(rules: tuple[Rule, ...], phases: tuple[str, ...]) -> _Table:
+    bound = [
+        _Bound(r, CHECKS[r.check].fn, dict(r.params))
+        for r in rules
+        if r.enabled and r.phase in phases
+    ]
+    table: _Table = {}
+    for key in (*range(_LOW, _HIGH + 1), -1):
+        table[key] = tuple(b for b in bound if b.rule.statuses is None or key in b.rule.statuses)
+    return table
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -21,13 +92,141 @@ class Profile:
 
     name: str
     version: str
+    matrix: Mapping[int, frozenset[str]] = field(default_factory=dict)
+    matrix_methods: tuple[str, ...] = ("POST", "GET", "PUT", "DELETE", "PATCH")
+    handling: Mapping[int, HandlingRow] = field(default_factory=dict)
+    handling_classes: Mapping[int, HandlingRow] = field(default_factory=dict)  # 1 -> "1xx"
+    rules: tuple[Rule, ...] = ()
+    idempotency_key_header: str = "Idempotency-Key"
+    source: str = ""
+    _dispatch: Mapping[str, _Table] = field(init=False, repr=False, compare=False)
+
+    def __post_init__(self) -> None:
+        object.__setattr__(
+            self,
+            "_dispatch",
+            {
+                "head": _index(self.rules, ("head",)),
+                "body": _index(self.rules, ("body",)),
+                "all": _index(self.rules, ("head", "body")),
+            },
+        )
+
+    def rule(self, rule_id: str) -> Rule | None:
+        for r in self.rules:
+            if r.id == rule_id:
+                return r
+        return None
+
+    def handling_row(self, status: int) -> HandlingRow | None:
+        """The row for ``status``, else its class row (1xx, 2xx), else ``None``."""
+        row = self.handling.get(status)
+        if row is None:
+            row = self.handling_classes.get(status // 100)
+        return row
+
+
+class _Values(dict[str, Any]):
+    """Message template values; unknown placeholders are left as written."""
+
+    def __missing__(self, key: str) -> str:
+        return "{" + key + "}"
+
+
+def _finding(b: _Bound, hit: Mapping[str, Any], ctx: Ctx) -> Finding:
+    rule = b.rule
+    severity = rule.severity
+    wanted = hit.get("_severity")
+    if wanted is not None:
+        # a check may lower the severity for a milder case, never raise it
+        lower = Severity(wanted)
+        if lower.rank < severity.rank:
+            severity = lower
+    template = hit.get("_message") or rule.message
+    status = ctx.status
+    values = _Values(status=status, method=ctx.method, reason=reason_phrase(status))
+    values.update(hit)
+    return Finding(
+        rule=rule.id,
+        severity=severity,
+        message=template.format_map(values),
+        category=rule.category,
+        header=hit.get("_header") or rule.header,
+    )
 
 
 def audit(exchange: Exchange, profile: Profile, *, phase: Phase = "all") -> tuple[Finding, ...]:
-    """Findings for one exchange. ``head`` runs only checks that need no body."""
-    return ()
+    """Findings for one exchange. ``head`` runs only checks that need no body,
+    ``body`` only those that do, ``all`` both. Never raises: a crashing check
+    becomes one ``Severity.ERROR`` finding carrying its rule id."""
+    try:
+        status = exchange.response.status
+        table = profile._dispatch[phase]
+        bound = table[status if _LOW <= status <= _HIGH else -1]
+        if not bound:
+            return ()
+        ctx = Ctx(exchange, profile)
+        method = ctx.method
+        out: list[Finding] = []
+        for b in bound:
+            methods = b.rule.methods
+            if methods is not None and method not in methods:
+                continue
+            try:
+                hit = b.fn(ctx, **b.params)
+                if hit is not None:
+                    out.append(_finding(b, hit, ctx))
+            except Exception as exc:
+                out.append(
+                    Finding(
+                        rule=b.rule.id,
+                        severity=Severity.ERROR,
+                        message=f"check {b.rule.check} crashed: {type(exc).__name__}: {exc}",
+                        category=b.rule.category,
+                        header=b.rule.header,
+                    )
+                )
+        return tuple(out)
+    except Exception as exc:  # a broken exchange record must not break the request
+        return (
+            Finding(
+                rule="ENGINE",
+                severity=Severity.ERROR,
+                message=f"audit crashed: {type(exc).__name__}: {exc}",
+            ),
+        )
+
+
+def _condition_with_retry_after(condition: str | None, exchange: Exchange) -> str | None:
+    retry_after = exchange.response.header("Retry-After")
+    if retry_after is None:
+        return condition
+    note = f"honour Retry-After: {retry_after.strip()[:64]}"
+    return f"{condition}; {note}" if condition else note
 
 
 def retry_advice(exchange: Exchange, profile: Profile) -> RetryAdvice:
-    """The handling-table advice for the exchange's status, adjusted for idempotency."""
-    return RetryAdvice(advice="never")
+    """The handling-table advice for the exchange's status, adjusted for method
+    idempotency and ``Idempotency-Key`` (rule-catalog §6). Never raises."""
+    try:
+        status = exchange.response.status
+        row = profile.handling_row(status)
+        if row is None:
+            return RetryAdvice(
+                advice="never",
+                condition=f"status {status} is not in the {profile.name} handling table",
+            )
+        advice: Advice = row.advice
+        condition = row.condition
+        if advice in ("must", "may"):
+            method = exchange.request.method
+            if method not in IDEMPOTENT_METHODS and (
+                exchange.request.header(profile.idempotency_key_header) is None
+            ):
+                advice = "conditional"
+                condition = NON_IDEMPOTENT_CONDITION
+        if advice != "never":
+            condition = _condition_with_retry_after(condition, exchange)
+        return RetryAdvice(advice=advice, condition=condition)
+    except Exception as exc:
+        return RetryAdvice(advice="never", condition=f"advice failed: {type(exc).__name__}")

@@ -1,0 +1,396 @@
+"""The check functions and the explicit ``CHECKS`` registry.
+
+A check is a plain function ``check(ctx, *, **params) -> Hit``: ``None`` when
+the exchange passes, otherwise a mapping of values for the rule's message
+template. Three keys are reserved: ``_severity`` (a milder severity for a
+milder case), ``_message`` (another template) and ``_header`` (the header
+involved, when the rule does not fix it). A rule row picks a check by name
+and gives its keyword parameters; the loader binds them against the
+signature once, so the signature is the schema.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any, Literal
+
+from auditproxy.core.findings import Category
+from auditproxy.core.httpsyntax import (
+    STATUS_REASONS,
+    is_entity_tag,
+    is_json_media_type,
+    is_rfc3339,
+    is_uri_reference,
+    media_type,
+    media_type_param,
+    parse_http_date,
+    parse_imf_fixdate,
+    parse_retry_after,
+)
+from auditproxy.core.model import Exchange
+
+if TYPE_CHECKING:
+    from auditproxy.core.engine import Profile
+
+Hit = Mapping[str, Any] | None
+_PASS: Hit = None
+_FAIL: Mapping[str, Any] = {}
+_UNSET = object()
+
+
+class Ctx:
+    """One exchange as the checks see it, with per-exchange caches (built lazily)."""
+
+    __slots__ = ("_headers", "_json", "ex", "method", "profile", "status")
+
+    def __init__(self, ex: Exchange, profile: Profile) -> None:
+        self.ex = ex
+        self.profile = profile
+        self.status = ex.response.status
+        self.method = ex.request.method
+        self._headers: dict[str, list[str]] | None = None
+        self._json: object = _UNSET
+
+    def headers(self) -> dict[str, list[str]]:
+        """Response headers by lower-case name (built once per exchange)."""
+        h = self._headers
+        if h is None:
+            h = {}
+            for k, v in self.ex.response.headers:
+                h.setdefault(k.lower(), []).append(v)
+            self._headers = h
+        return h
+
+    def header(self, name: str) -> str | None:
+        values = self.headers().get(name.lower())
+        return values[0] if values else None
+
+    def request_header(self, name: str) -> str | None:
+        return self.ex.request.header(name)
+
+    @property
+    def media_type(self) -> str:
+        return media_type(self.header("content-type"))
+
+    @property
+    def body_size(self) -> int:
+        return self.ex.response_body.size
+
+    def json_body(self) -> tuple[bool | None, object]:
+        """(True, doc) when the body parses, (False, error) when it does not,
+        (None, None) when it cannot be judged: empty, truncated sample, or a
+        content coding (gzip, br) the sample is still wrapped in."""
+        cached = self._json
+        if cached is _UNSET:
+            cached = self._parse_json()
+            self._json = cached
+        return cached  # type: ignore[return-value]
+
+    def _parse_json(self) -> tuple[bool | None, object]:
+        body = self.ex.response_body
+        if body.size == 0 or body.truncated:
+            return (None, None)
+        coding = self.header("content-encoding")
+        if coding is not None and coding.strip().lower() not in ("", "identity"):
+            return (None, None)
+        try:
+            return (True, json.loads(body.sample, parse_constant=_reject_constant))
+        except (ValueError, UnicodeDecodeError, RecursionError) as exc:
+            return (False, exc)
+
+
+def _reject_constant(name: str) -> object:
+    raise ValueError(f"{name} is not a JSON value (RFC 8259)")
+
+
+@dataclass(frozen=True, slots=True)
+class CheckSpec:
+    fn: Callable[..., Hit]
+    phase: Literal["head", "body"]
+    category: Category
+    header: str | None = None  # default header; a ``header`` param overrides it
+    doc: str = ""
+
+
+# --- status ------------------------------------------------------------------
+
+
+def status_range(ctx: Ctx, *, low: int = 100, high: int = 599) -> Hit:
+    """The status code is outside the valid range."""
+    return _PASS if low <= ctx.status <= high else _FAIL
+
+
+def method_status(
+    ctx: Ctx,
+    *,
+    method_aliases: Mapping[str, str] | None = None,
+    outside_severity: str = "may",
+    outside_message: str = "",
+) -> Hit:
+    """The (method, status) pair is not in the status x method matrix."""
+    p = ctx.profile
+    method = (method_aliases or {}).get(ctx.method, ctx.method)
+    status = ctx.status
+    if method not in p.matrix_methods or not 200 <= status <= 599:
+        return _PASS  # methods outside the matrix and 1xx interim responses: no opinion
+    allowed = p.matrix.get(status)
+    if allowed is not None:
+        if method in allowed:
+            return _PASS
+        order = [m for m in p.matrix_methods if m in allowed]
+        return {"allowed": ", ".join(order) or "no method", "matrix_method": method}
+    row = p.handling.get(status)
+    if row is not None and row.unused:
+        return _PASS  # reported by the unused-status rule
+    if row is None and status not in STATUS_REASONS:
+        return _PASS  # unknown codes are reported by the unknown-status rule
+    hit: dict[str, Any] = {"_severity": outside_severity, "matrix_method": method}
+    if outside_message:
+        hit["_message"] = outside_message
+    return hit
+
+
+def unused_status(ctx: Ctx) -> Hit:
+    """The status is one the handling table marks as not used."""
+    row = ctx.profile.handling.get(ctx.status)
+    return _FAIL if row is not None and row.unused else _PASS
+
+
+def unknown_status(ctx: Ctx, *, extra_known: Sequence[int] = ()) -> Hit:
+    """A valid-range code in neither guideline table nor the IANA registry."""
+    s = ctx.status
+    p = ctx.profile
+    if not 100 <= s <= 599 or s in STATUS_REASONS or s in p.matrix or s in p.handling:
+        return _PASS
+    return _PASS if s in extra_known else _FAIL
+
+
+# --- required headers ----------------------------------------------------------
+
+
+def header_required(ctx: Ctx, *, header: str, nonempty: bool = False) -> Hit:
+    """The response lacks ``header`` (or, with ``nonempty``, has it empty)."""
+    value = ctx.header(header)
+    if value is None or (nonempty and not value.strip()):
+        return _FAIL
+    return _PASS
+
+
+def content_range_206(ctx: Ctx) -> Hit:
+    """A 206 has neither Content-Range nor a multipart/byteranges body with a boundary."""
+    if ctx.header("content-range") is not None:
+        return _PASS
+    ct = ctx.header("content-type")
+    if media_type(ct) == "multipart/byteranges" and media_type_param(ct, "boundary"):
+        return _PASS
+    return _FAIL
+
+
+def content_type_present(ctx: Ctx) -> Hit:
+    """The response has content but no Content-Type."""
+    if ctx.body_size > 0 and ctx.header("content-type") is None:
+        return _FAIL
+    return _PASS
+
+
+# --- header syntax -------------------------------------------------------------
+
+
+def imf_fixdate(ctx: Ctx, *, header: str) -> Hit:
+    """``header`` is present and not an IMF-fixdate."""
+    value = ctx.header(header)
+    if value is None or parse_imf_fixdate(value.strip()) is not None:
+        return _PASS
+    return {"value": value[:80]}
+
+
+def rfc3339_header_date(ctx: Ctx, *, headers: Sequence[str] = ("Date", "Expires")) -> Hit:
+    """One of ``headers`` carries an RFC 3339 timestamp (the profile's wording)."""
+    for name in headers:
+        value = ctx.header(name)
+        if value is not None and is_rfc3339(value):
+            return {"_header": name, "value": value[:80]}
+    return _PASS
+
+
+def retry_after_syntax(ctx: Ctx) -> Hit:
+    """Retry-After is neither delay-seconds nor an HTTP-date."""
+    value = ctx.header("retry-after")
+    if value is None or parse_retry_after(value) is not None:
+        return _PASS
+    return {"value": value[:80]}
+
+
+def etag_syntax(ctx: Ctx) -> Hit:
+    """ETag is not one (optionally weak) quoted entity-tag."""
+    values = ctx.headers().get("etag")
+    if not values:
+        return _PASS
+    if len(values) == 1 and is_entity_tag(values[0]):
+        return _PASS
+    return {"value": ", ".join(values)[:80]}
+
+
+def location_syntax(ctx: Ctx) -> Hit:
+    """Location is not a valid URI-reference."""
+    values = ctx.headers().get("location")
+    if not values:
+        return _PASS
+    if len(values) == 1 and is_uri_reference(values[0]):
+        return _PASS
+    return {"value": ", ".join(values)[:80]}
+
+
+def cors_wildcard(
+    ctx: Ctx, *, credential_headers: Sequence[str] = ("Authorization", "Cookie")
+) -> Hit:
+    """A wildcard CORS origin on a route not configured as public, or on a
+    request that carried credentials."""
+    value = ctx.header("access-control-allow-origin")
+    if value is None or value.strip() != "*":
+        return _PASS
+    if not ctx.ex.public:
+        return _FAIL
+    for name in credential_headers:
+        if ctx.request_header(name) is not None:
+            return _FAIL
+    return _PASS
+
+
+def cors_wildcard_credentials(ctx: Ctx) -> Hit:
+    """``Access-Control-Allow-Origin: *`` together with ``Allow-Credentials: true``."""
+    origin = ctx.header("access-control-allow-origin")
+    creds = ctx.header("access-control-allow-credentials")
+    if origin is not None and origin.strip() == "*" and creds is not None:
+        return _FAIL if creds.strip().lower() == "true" else _PASS
+    return _PASS
+
+
+# --- body ----------------------------------------------------------------------
+
+
+def no_content(ctx: Ctx) -> Hit:
+    """The response carries body bytes where it must carry none."""
+    size = ctx.body_size
+    return {"size": size} if size > 0 else _PASS
+
+
+def json_parse(ctx: Ctx) -> Hit:
+    """A body declared as JSON does not parse (never judged on a truncated sample)."""
+    if not is_json_media_type(ctx.media_type):
+        return _PASS
+    ok, err = ctx.json_body()
+    if ok is False:
+        return {"error": str(err)[:120]}
+    return _PASS
+
+
+# --- error format ----------------------------------------------------------------
+
+
+def problem_media_type(
+    ctx: Ctx,
+    *,
+    types: Sequence[str] = ("application/problem+json", "application/problem+xml"),
+) -> Hit:
+    """An error response with content that is not problem details."""
+    if ctx.method == "HEAD" or ctx.body_size == 0:
+        return _PASS
+    mt = ctx.media_type
+    return _PASS if mt in types else {"type": mt or "no media type"}
+
+
+def _problem_doc(ctx: Ctx) -> dict[str, Any] | None:
+    if ctx.media_type != "application/problem+json":
+        return None
+    ok, doc = ctx.json_body()
+    return doc if ok and isinstance(doc, dict) else None
+
+
+def problem_members(
+    ctx: Ctx,
+    *,
+    members: Sequence[str] = ("type", "title", "status", "detail", "instance"),
+) -> Hit:
+    """A problem document lacks some of the expected members."""
+    doc = _problem_doc(ctx)
+    if doc is None:
+        return _PASS
+    missing = [m for m in members if m not in doc]
+    return {"members": ", ".join(missing)} if missing else _PASS
+
+
+def problem_status_match(ctx: Ctx) -> Hit:
+    """The problem document's ``status`` differs from the HTTP status."""
+    doc = _problem_doc(ctx)
+    if doc is None or "status" not in doc:
+        return _PASS
+    value = doc["status"]
+    if isinstance(value, int) and not isinstance(value, bool) and value == ctx.status:
+        return _PASS
+    return {"problem_status": json.dumps(value)[:40]}
+
+
+# --- generic, used by roadmap rows -----------------------------------------------
+
+
+def header_absent(ctx: Ctx, *, header: str) -> Hit:
+    """The response carries ``header`` where it should not."""
+    return _PASS if ctx.header(header) is None else _FAIL
+
+
+def http_date(ctx: Ctx, *, header: str) -> Hit:
+    """``header`` is present and not any HTTP-date (obsolete forms accepted)."""
+    value = ctx.header(header)
+    if value is None or parse_http_date(value.strip()) is not None:
+        return _PASS
+    return {"value": value[:80]}
+
+
+def body_required(ctx: Ctx) -> Hit:
+    """The response has no content where some is expected."""
+    if ctx.method == "HEAD":
+        return _PASS
+    return _FAIL if ctx.body_size == 0 else _PASS
+
+
+def header_token(ctx: Ctx, *, header: str, token: str) -> Hit:
+    """``header`` does not list ``token`` (case-insensitive, comma-separated)."""
+    values = ctx.headers().get(header.lower(), [])
+    tokens = {t.strip().lower() for v in values for t in v.split(",")}
+    return _PASS if token.lower() in tokens else _FAIL
+
+
+CHECKS: dict[str, CheckSpec] = {
+    "status_range": CheckSpec(status_range, "head", "status"),
+    "method_status": CheckSpec(method_status, "head", "status"),
+    "unused_status": CheckSpec(unused_status, "head", "status"),
+    "unknown_status": CheckSpec(unknown_status, "head", "status"),
+    "header_required": CheckSpec(header_required, "head", "missing_header"),
+    "content_range_206": CheckSpec(content_range_206, "head", "missing_header", "Content-Range"),
+    "content_type_present": CheckSpec(
+        content_type_present, "body", "missing_header", "Content-Type"
+    ),
+    "imf_fixdate": CheckSpec(imf_fixdate, "head", "header_syntax"),
+    "rfc3339_header_date": CheckSpec(rfc3339_header_date, "head", "header_syntax"),
+    "retry_after_syntax": CheckSpec(retry_after_syntax, "head", "header_syntax", "Retry-After"),
+    "etag_syntax": CheckSpec(etag_syntax, "head", "header_syntax", "ETag"),
+    "location_syntax": CheckSpec(location_syntax, "head", "header_syntax", "Location"),
+    "cors_wildcard": CheckSpec(
+        cors_wildcard, "head", "header_syntax", "Access-Control-Allow-Origin"
+    ),
+    "cors_wildcard_credentials": CheckSpec(
+        cors_wildcard_credentials, "head", "header_syntax", "Access-Control-Allow-Origin"
+    ),
+    "no_content": CheckSpec(no_content, "body", "body"),
+    "json_parse": CheckSpec(json_parse, "body", "body", "Content-Type"),
+    "problem_media_type": CheckSpec(problem_media_type, "body", "error_format", "Content-Type"),
+    "problem_members": CheckSpec(problem_members, "body", "error_format"),
+    "problem_status_match": CheckSpec(problem_status_match, "body", "error_format"),
+    "header_absent": CheckSpec(header_absent, "head", "header_syntax"),
+    "http_date": CheckSpec(http_date, "head", "header_syntax"),
+    "body_required": CheckSpec(body_required, "body", "body"),
+    "header_token": CheckSpec(header_token, "head", "header_syntax"),
+}
