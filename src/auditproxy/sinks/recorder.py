@@ -1,33 +1,312 @@
-"""JSONL recorder. PLACEHOLDER INTERFACE: the real recorder replaces the body,
-keeping the constructor and method signatures."""
+"""JSONL recorder: a bounded queue in front of one writer task, off the request path.
+
+``submit`` only decides sampling and enqueues (``put_nowait``); a full queue drops the
+exchange and counts it (``on_full: block`` waits instead, for test environments).
+The writer task takes batches from the queue and hands each batch to one dedicated
+thread, which converts the exchanges to redacted HAR entries, serialises them and
+appends the lines, rotating files by size and pruning old ones past ``keep_files``.
+Disk errors are counted and logged, never raised to the proxy. ``close()`` drains the
+queue, flushes and fsyncs. Nothing that was queued is lost on a graceful stop.
+"""
 
 from __future__ import annotations
 
-from typing import Any
+import asyncio
+import contextlib
+import json
+import os
+import random
+import re
+import time
+from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
+from typing import IO, Any
+
+import structlog
 
 from auditproxy.core.engine import Profile
-from auditproxy.core.findings import Finding, RetryAdvice
+from auditproxy.core.findings import Finding, RetryAdvice, is_compliant
+from auditproxy.core.har import to_har_entry
 from auditproxy.core.model import Exchange
+from auditproxy.core.redact import Redaction
 from auditproxy.sinks.metrics import Metrics
+
+log = structlog.get_logger("auditproxy.recorder")
+
+FILE_PREFIX = "auditproxy-"
+FILE_SUFFIX = ".jsonl"
+_NAME_RE = re.compile(r"^auditproxy-\d{8}T\d{6}-p(\d+)-(\d+)\.jsonl$")
+_BATCH = 256  # exchanges per write call
+_STOP = object()
+
+Item = tuple[Exchange, tuple[Finding, ...], RetryAdvice]
+
+
+def _setting(settings: Any, name: str, default: Any) -> Any:
+    value = getattr(settings, name, default)
+    return default if value is None else value
 
 
 class Recorder:
-    def __init__(self, settings: Any, metrics: Metrics, profile: Profile) -> None:
+    """Records finished exchanges as JSON Lines (one HAR entry plus ``_audit`` per line)."""
+
+    def __init__(
+        self,
+        settings: Any,
+        metrics: Metrics,
+        profile: Profile,
+        *,
+        rng: Callable[[], float] = random.random,
+        clock: Callable[[], float] = time.time,
+    ) -> None:
         self.settings = settings
         self.metrics = metrics
         self.profile = profile
+        self.enabled = bool(_setting(settings, "enabled", False))
+        self.dir = str(_setting(settings, "dir", "recordings"))
+        self.sample = float(_setting(settings, "sample", 1.0))
+        self.keep_noncompliant = bool(_setting(settings, "always_record_noncompliant", True))
+        self.max_body = int(_setting(settings, "max_body", 64 * 1024))
+        self.rotate_bytes = int(_setting(settings, "rotate_bytes", 100 * 1024 * 1024))
+        self.keep_files = int(_setting(settings, "keep_files", 20))
+        self.block = _setting(settings, "on_full", "drop") == "block"
+        self.redaction = Redaction.build(
+            headers=_setting(settings, "redact_headers", ()),
+            json_fields=_setting(settings, "redact_json_fields", ()),
+            query_params=_setting(settings, "redact_query_params", ()),
+        )
+        self._queue: asyncio.Queue[Any] = asyncio.Queue(
+            maxsize=max(1, int(_setting(settings, "queue_size", 10000)))
+        )
+        self._rng = rng
+        self._clock = clock
+        self._task: asyncio.Task[None] | None = None
+        self._executor: ThreadPoolExecutor | None = None
+        self._closed = False
+        # Writer-thread state (touched only by the single writer thread).
+        self._fh: IO[bytes] | None = None
+        self._path: str | None = None
+        self._size = 0
+        self._seq = 0
+        self._writable = True
+        self._pid = os.getpid()
 
+    # ------------------------------------------------------------------ lifecycle
     async def start(self) -> None:
-        """Open the file and start the writer task."""
+        """Create the directory, open the first file and start the writer task."""
+        if not self.enabled or self._task is not None:
+            return
+        self._executor = ThreadPoolExecutor(max_workers=1, thread_name_prefix="recorder")
+        loop = asyncio.get_running_loop()
+        await loop.run_in_executor(self._executor, self._open_quietly)
+        self._task = asyncio.create_task(self._writer(), name="auditproxy-recorder")
 
     async def submit(
         self, exchange: Exchange, findings: tuple[Finding, ...], advice: RetryAdvice
     ) -> None:
         """Queue one exchange; never blocks (unless on_full: block)."""
+        if not self.enabled or self._closed:
+            return
+        sampled_out = self.sample < 1.0 and self._rng() >= self.sample
+        if sampled_out and not (self.keep_noncompliant and not is_compliant(findings)):
+            return  # sampled out: not a drop
+        item: Item = (exchange, findings, advice)
+        if self.block:
+            await self._queue.put(item)
+            return
+        try:
+            self._queue.put_nowait(item)
+        except asyncio.QueueFull:
+            self.metrics.recorder_dropped.labels(reason="queue_full").inc()
 
     async def close(self) -> None:
         """Flush everything queued, fsync, close."""
+        if self._closed:
+            return
+        self._closed = True
+        if self._task is None or self._executor is None:
+            return
+        await self._queue.put(_STOP)
+        await self._task
+        loop = asyncio.get_running_loop()
+        await loop.run_in_executor(self._executor, self._finish)
+        self._executor.shutdown(wait=True)
 
     @property
     def writable(self) -> bool:
+        """False while the last attempt to open or write a file failed."""
+        return self._writable
+
+    @property
+    def path(self) -> str | None:
+        """The file currently written to."""
+        return self._path
+
+    @property
+    def queued(self) -> int:
+        return self._queue.qsize()
+
+    # ------------------------------------------------------------------ writer task
+    async def _writer(self) -> None:
+        assert self._executor is not None
+        loop = asyncio.get_running_loop()
+        stop = False
+        while not stop:
+            batch: list[Item] = []
+            item = await self._queue.get()
+            while True:
+                if item is _STOP:
+                    stop = True
+                    break
+                batch.append(item)
+                if len(batch) >= _BATCH:
+                    break
+                try:
+                    item = self._queue.get_nowait()
+                except asyncio.QueueEmpty:
+                    break
+            if batch:
+                await loop.run_in_executor(self._executor, self._write_batch, batch)
+        # Anything submitted while stopping is still written.
+        rest: list[Item] = []
+        while not self._queue.empty():
+            item = self._queue.get_nowait()
+            if item is not _STOP:
+                rest.append(item)
+        if rest:
+            await loop.run_in_executor(self._executor, self._write_batch, rest)
+
+    # ------------------------------------------------------------------ writer thread
+    def _line(self, item: Item) -> bytes:
+        exchange, findings, advice = item
+        entry = to_har_entry(
+            exchange,
+            findings,
+            advice,
+            profile_name=self.profile.name,
+            profile_version=self.profile.version,
+            redaction=self.redaction,
+            max_body=self.max_body,
+        )
+        return (json.dumps(entry, ensure_ascii=False, separators=(",", ":")) + "\n").encode()
+
+    def _write_batch(self, batch: list[Item]) -> None:
+        lines: list[bytes] = []
+        for item in batch:
+            try:
+                lines.append(self._line(item))
+            except Exception:  # a conversion bug must not stop the recorder
+                log.exception("recorder_entry_failed", request_id=item[0].request_id)
+                self.metrics.recorder_dropped.labels(reason="write_error").inc()
+        done = 0
+        try:
+            while done < len(lines):
+                nxt = len(lines[done])
+                if self._fh is None or (self._size and self._size + nxt > self.rotate_bytes):
+                    self._rotate()
+                assert self._fh is not None
+                # As many lines as fit in this file (at least one, however long).
+                room, end = self.rotate_bytes - self._size, done
+                while end < len(lines) and (end == done or len(lines[end]) <= room):
+                    room -= len(lines[end])
+                    end += 1
+                chunk = b"".join(lines[done:end])
+                self._fh.write(chunk)
+                self._fh.flush()
+                self._size += len(chunk)
+                self.metrics.recorded.inc(end - done)
+                done = end
+        except OSError as exc:
+            self._fail(exc, len(lines) - done)
+            return
+        self._writable = True
+
+    def _fail(self, exc: OSError, lost: int) -> None:
+        if self._writable:
+            log.warning("recorder_write_failed", path=self._path, error=str(exc))
+        self._writable = False
+        if lost:
+            self.metrics.recorder_dropped.labels(reason="write_error").inc(lost)
+        fh, self._fh = self._fh, None
+        if fh is not None:
+            with contextlib.suppress(OSError):
+                fh.close()
+
+    def _open_quietly(self) -> None:
+        try:
+            self._rotate()
+        except OSError as exc:
+            self._fail(exc, 0)
+
+    def _rotate(self) -> None:
+        """Close the current file (fsynced) and open the next one; prune old files."""
+        self._close_file()
+        os.makedirs(self.dir, exist_ok=True)
+        stamp = time.strftime("%Y%m%dT%H%M%S", time.gmtime(self._clock()))
+        while True:
+            self._seq += 1
+            name = f"{FILE_PREFIX}{stamp}-p{self._pid}-{self._seq:06d}{FILE_SUFFIX}"
+            path = os.path.join(self.dir, name)
+            try:
+                self._fh = open(path, "xb")  # noqa: SIM115 - held open across batches
+            except FileExistsError:
+                continue
+            break
+        self._path = path
+        self._size = 0
+        self._writable = True
+        self._prune()
+
+    def _close_file(self) -> None:
+        fh, self._fh = self._fh, None
+        if fh is None:
+            return
+        try:
+            fh.flush()
+            os.fsync(fh.fileno())
+        finally:
+            fh.close()
+
+    def _prune(self) -> None:
+        """Remove the oldest recordings past ``keep_files``; never another live writer's
+        current file (with --workers, each process writes its own file)."""
+        if self.keep_files <= 0:
+            return
+        try:
+            names = sorted(n for n in os.listdir(self.dir) if _NAME_RE.match(n))
+        except OSError:
+            return
+        newest: dict[str, str] = {}
+        for n in names:
+            m = _NAME_RE.match(n)
+            assert m is not None
+            newest[m.group(1)] = n  # sorted: the last one per pid wins
+        protected = {self._path and os.path.basename(self._path)}
+        for pid, n in newest.items():
+            if int(pid) != self._pid and _alive(int(pid)):
+                protected.add(n)
+        excess = len(names) - self.keep_files
+        for n in names:
+            if excess <= 0:
+                break
+            if n in protected:
+                continue
+            with contextlib.suppress(OSError):
+                os.remove(os.path.join(self.dir, n))
+                excess -= 1
+
+    def _finish(self) -> None:
+        try:
+            self._close_file()
+        except OSError as exc:
+            self._fail(exc, 0)
+
+
+def _alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
         return True
+    return True

@@ -1,0 +1,34 @@
+"""Fixtures for the recording tests: recorder settings, a metrics registry, a profile."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+import pytest
+from prometheus_client import CollectorRegistry
+
+from auditproxy.core.engine import Profile
+from auditproxy.profiles import load_profile
+from auditproxy.sinks.metrics import Metrics
+from tests.recording.factories import RecordSettings
+
+
+@pytest.fixture
+def metrics() -> Metrics:
+    return Metrics(CollectorRegistry())
+
+
+@pytest.fixture
+def profile() -> Profile:
+    return load_profile("digg")
+
+
+@pytest.fixture
+def settings_for(tmp_path: Path) -> Callable[..., RecordSettings]:
+    def build(**kw: Any) -> RecordSettings:
+        kw.setdefault("dir", str(tmp_path / "rec"))
+        return RecordSettings(**kw)
+
+    return build
