@@ -154,7 +154,7 @@ ENDPOINTS: tuple[Endpoint, ...] = (
     Endpoint(name="shipping-cors-wildcard-credentials", method="GET",
              path="/orders/42/shipping", route="/orders/{id}/shipping", status=200,
              demonstrates="Access-Control-Allow-Origin * with credentials",
-             rules=("FETCH-CORS-WILDCARD-CREDENTIALS",), weight=2),
+             rules=("FETCH-CORS-WILDCARD-CREDENTIALS", "ARP.01.CORS-WILDCARD"), weight=2),
     Endpoint(name="refund-503-no-retry-after", method="POST", path="/orders/42/refund",
              route="/orders/{id}/refund", status=503, demonstrates="503 without Retry-After",
              rules=("RFC9110-503-RETRY-AFTER",), body=b'{"amount": 100}', weight=2),

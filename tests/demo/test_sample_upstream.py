@@ -18,6 +18,9 @@ from aiohttp import web
 from aiohttp.test_utils import TestClient, TestServer
 from multidict import CIMultiDictProxy
 
+from auditproxy.core.engine import audit
+from auditproxy.core.model import Body, Exchange, RequestHead, ResponseHead
+from auditproxy.profiles import load_profile
 from auditproxy.sample_upstream import ENDPOINTS, MISSING_FROM, Endpoint, make_sample_app
 
 ALL = frozenset({"POST", "GET", "PUT", "DELETE", "PATCH"})
@@ -47,6 +50,7 @@ class Seen:
     status: int
     headers: CIMultiDictProxy[str]
     body: bytes
+    raw_headers: tuple[tuple[bytes, bytes], ...] = ()
 
     @property
     def media_type(self) -> str:
@@ -108,6 +112,7 @@ VIOLATES: dict[str, Callable[[Seen], bool]] = {
     ),
     "FEL.01.MEMBERS": _members_missing,
     "RFC9457-STATUS-MATCH": _status_mismatch,
+    "ARP.01.CORS-WILDCARD": lambda s: s.headers.get("Access-Control-Allow-Origin") == "*",
     "FETCH-CORS-WILDCARD-CREDENTIALS": lambda s: (
         s.headers.get("Access-Control-Allow-Origin") == "*"
         and s.headers.get("Access-Control-Allow-Credentials", "").lower() == "true"
@@ -126,7 +131,7 @@ async def _call(client: TestClient[web.Request, web.Application], row: Endpoint,
     headers = {"Content-Type": "application/json"} if row.body is not None else {}
     async with client.request(row.method, path or row.path, data=row.body,
                               headers=headers) as resp:  # fmt: skip
-        return Seen(row.method, resp.status, resp.headers, await resp.read())
+        return Seen(row.method, resp.status, resp.headers, await resp.read(), resp.raw_headers)
 
 
 def test_every_expected_rule_has_an_independent_check() -> None:
@@ -178,3 +183,27 @@ async def test_bench_bodies_have_the_advertised_sizes(
         assert resp.status == 200
         assert lo <= len(body) <= hi, (path, len(body))
         json.loads(body)
+
+
+@pytest.mark.parametrize("row", ENDPOINTS, ids=[e.name for e in ENDPOINTS])
+async def test_rule_engine_agrees_with_the_table(
+    client: TestClient[web.Request, web.Application], row: Endpoint
+) -> None:
+    """The built-in profile reports every rule the row lists and no other must/should rule."""
+    seen = await _call(client, row)
+    request_headers = (("Content-Type", "application/json"),) if row.body is not None else ()
+    exchange = Exchange(
+        request=RequestHead(method=row.method, target=row.path, headers=request_headers),
+        response=ResponseHead(
+            status=seen.status,
+            headers=tuple((k.decode("latin-1"), v.decode("latin-1")) for k, v in seen.raw_headers),
+        ),
+        request_body=Body(size=len(row.body or b""), sample=row.body or b""),
+        response_body=Body(size=len(seen.body), sample=seen.body),
+        route=row.route,
+    )
+    findings = audit(exchange, load_profile("digg"))
+    reported = {f.rule for f in findings}
+    counting = {f.rule for f in findings if f.counts}
+    assert set(row.rules) <= reported, findings
+    assert counting <= set(row.rules), findings
