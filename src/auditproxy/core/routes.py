@@ -1,17 +1,113 @@
-"""Bounded route labels for metrics. PLACEHOLDER INTERFACE, real one replaces it."""
+"""Bounded route and method labels for metrics (SPEC §6).
+
+A path becomes the first configured template that matches it
+(``/orders/{id}``), else an automatic template with id-like segments
+(numeric, UUID, hex of 8+ characters, opaque tokens of 20+ mixed characters)
+collapsed to ``{id}``. At most ``max_routes`` distinct labels are handed out
+per labeler; later new ones become ``other``. Results are cached in a bounded
+LRU, so a repeated path costs one dict look-up.
+"""
 
 from __future__ import annotations
 
+import re
+from collections import OrderedDict
 from collections.abc import Sequence
+
+OTHER = "other"
+STANDARD_METHODS = frozenset(
+    {"GET", "HEAD", "POST", "PUT", "DELETE", "CONNECT", "OPTIONS", "TRACE", "PATCH"}
+)
+_MAX_LABEL = 200  # characters; longer automatic templates are cut and marked
+
+_NUMERIC = re.compile(r"[0-9]+")
+_UUID = re.compile(r"[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}")
+_HEX = re.compile(r"[0-9a-fA-F]{8,}")
+_OPAQUE = re.compile(r"[A-Za-z0-9_\-.~%=+:]{20,}")
+_HAS_DIGIT = re.compile(r"[0-9]")
+_HAS_ALPHA = re.compile(r"[A-Za-z]")
+
+
+def method_label(method: str) -> str:
+    """The method as a metric label: a standard method as is, anything else ``OTHER``."""
+    return method if method in STANDARD_METHODS else "OTHER"
+
+
+def is_id_segment(segment: str) -> bool:
+    """True for a path segment that looks like an identifier rather than a name."""
+    if _NUMERIC.fullmatch(segment) or _UUID.fullmatch(segment):
+        return True
+    if _HEX.fullmatch(segment) and _HAS_DIGIT.search(segment):
+        return True  # 8+ hex digits; plain words like 'deadbeef'-free names stay
+    return bool(
+        _OPAQUE.fullmatch(segment) and _HAS_DIGIT.search(segment) and _HAS_ALPHA.search(segment)
+    )
+
+
+def auto_template(path: str) -> str:
+    """``/orders/42/lines/7`` -> ``/orders/{id}/lines/{id}``."""
+    if not path:
+        return "/"
+    parts = ["{id}" if is_id_segment(seg) else seg for seg in path.split("/")]
+    label = "/".join(parts)
+    if len(label) > _MAX_LABEL:
+        label = label[: _MAX_LABEL - 3] + "..."
+    return label
+
+
+def _compile(template: str) -> re.Pattern[str]:
+    out = []
+    for piece in re.split(r"(\{[^/{}]*\})", template):
+        if piece.startswith("{") and piece.endswith("}"):
+            out.append("[^/]+")
+        else:
+            out.append(re.escape(piece))
+    return re.compile("".join(out) + "/?")
 
 
 class RouteLabeler:
     """Maps a request path to a bounded label: a configured template, an
     automatic template (ids collapsed to ``{id}``), or ``other`` past the cap."""
 
-    def __init__(self, templates: Sequence[str] = (), *, max_routes: int = 200) -> None:
+    def __init__(
+        self, templates: Sequence[str] = (), *, max_routes: int = 200, cache_size: int = 4096
+    ) -> None:
         self.templates = tuple(templates)
         self.max_routes = max_routes
+        self._patterns = tuple((t, _compile(t)) for t in self.templates)
+        self._labels: set[str] = set()
+        self._cache: OrderedDict[str, str] = OrderedDict()
+        self._cache_size = cache_size
+
+    method_label = staticmethod(method_label)
 
     def label(self, path: str) -> str:
-        return path
+        """The label for a request path or target (the query string is ignored)."""
+        cache = self._cache
+        hit = cache.get(path)
+        if hit is not None:
+            cache.move_to_end(path)
+            return hit
+        result = self._resolve(path)
+        cache[path] = result
+        if len(cache) > self._cache_size:
+            cache.popitem(last=False)
+        return result
+
+    def _resolve(self, target: str) -> str:
+        path = target.split("?", 1)[0].split("#", 1)[0]
+        for template, pattern in self._patterns:
+            if pattern.fullmatch(path):
+                return template
+        label = auto_template(path)
+        if label in self._labels:
+            return label
+        if len(self._labels) >= self.max_routes:
+            return OTHER
+        self._labels.add(label)
+        return label
+
+    @property
+    def distinct(self) -> int:
+        """How many automatic labels have been handed out."""
+        return len(self._labels)
