@@ -1,0 +1,49 @@
+"""Fixtures for the core tests: the built-in profile and an exchange factory."""
+
+from __future__ import annotations
+
+import dataclasses
+from typing import Any
+
+import pytest
+
+from auditproxy.core.engine import Profile
+from auditproxy.core.model import Body, Exchange, RequestHead, ResponseHead
+from auditproxy.profiles import load_profile
+
+IMF_DATE = "Sun, 06 Nov 1994 08:49:37 GMT"
+
+
+@pytest.fixture(scope="session")
+def digg() -> Profile:
+    """The built-in digg profile as shipped."""
+    return load_profile("digg")
+
+
+@pytest.fixture(scope="session")
+def digg_all(digg: Profile) -> Profile:
+    """The digg profile with every rule enabled (roadmap rules included)."""
+    rules = tuple(dataclasses.replace(r, enabled=True) for r in digg.rules)
+    return dataclasses.replace(digg, rules=rules)
+
+
+def make_exchange(
+    method: str = "GET",
+    status: int = 200,
+    headers: dict[str, str] | None = None,
+    body: bytes = b"",
+    *,
+    body_size: int | None = None,
+    request_headers: dict[str, str] | None = None,
+    target: str = "/orders/1",
+    **extra: Any,
+) -> Exchange:
+    """An exchange with the given request method, response status, headers and body."""
+    return Exchange(
+        request=RequestHead(
+            method=method, target=target, headers=tuple((request_headers or {}).items())
+        ),
+        response=ResponseHead(status=status, headers=tuple((headers or {}).items())),
+        response_body=Body(size=len(body) if body_size is None else body_size, sample=body),
+        **extra,
+    )
