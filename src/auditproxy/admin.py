@@ -1,0 +1,114 @@
+"""The admin application (SPEC §8), on its own port, never on the traffic port.
+
+``/metrics`` (prometheus-client's aiohttp exposition for the injected registry),
+``/healthz``, ``/readyz`` (config loaded, upstreams reachable - a cached TCP connect -
+recorder writable), ``/-/rules``, ``/-/findings?limit=N``, ``/-/report``,
+``POST /-/reload``.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import importlib
+import time
+from typing import TYPE_CHECKING, Any
+
+from aiohttp import web
+from prometheus_client.aiohttp import make_aiohttp_handler
+from yarl import URL
+
+if TYPE_CHECKING:
+    from auditproxy.app import ProxyContext
+
+READY_CACHE_SECONDS = 3.0
+CONNECT_PROBE_TIMEOUT = 0.5
+
+
+class UpstreamProbe:
+    """Cached "can we open a TCP connection to every upstream" check."""
+
+    def __init__(self) -> None:
+        self._checked_at = -1e9
+        self._key: tuple[str, ...] = ()
+        self._problems: list[str] = []
+        self._lock = asyncio.Lock()
+
+    async def problems(self, bases: tuple[str, ...]) -> list[str]:
+        async with self._lock:
+            now = time.monotonic()
+            if bases != self._key or now - self._checked_at > READY_CACHE_SECONDS:
+                self._problems = [p for p in await asyncio.gather(*map(_probe, bases)) if p]
+                self._key = bases
+                self._checked_at = time.monotonic()
+            return list(self._problems)
+
+
+async def _probe(base: str) -> str | None:
+    url = URL(base)
+    host, port = url.host or "", url.port or 80
+    try:
+        async with asyncio.timeout(CONNECT_PROBE_TIMEOUT):
+            _, writer = await asyncio.open_connection(host, port)
+    except (OSError, TimeoutError) as exc:
+        return (
+            f"upstream {base} unreachable: {exc.strerror or type(exc).__name__}"
+            if isinstance(exc, OSError)
+            else f"upstream {base} unreachable: connect timed out"
+        )
+    writer.close()
+    return None
+
+
+def _json(data: Any, status: int = 200) -> web.Response:
+    return web.json_response(data, status=status)
+
+
+def setup_admin_routes(app: web.Application, ctx: ProxyContext) -> None:
+    probe = UpstreamProbe()
+
+    async def healthz(request: web.Request) -> web.Response:
+        return _json({"status": "ok"})
+
+    async def readyz(request: web.Request) -> web.Response:
+        rt = ctx.runtime
+        reasons = await probe.problems(tuple(sorted({r.base for r in rt.routes})))
+        if rt.settings.record.enabled and (ctx.recorder is None or not ctx.recorder.writable):
+            reasons.append(f"recorder cannot write to {rt.settings.record.dir}")
+        if reasons:
+            return _json({"status": "not ready", "reasons": reasons}, status=503)
+        return _json({"status": "ready", "profile": rt.profile.name})
+
+    async def rules(request: web.Request) -> web.Response:
+        try:
+            catalog = importlib.import_module("auditproxy.core.catalog")
+        except ImportError:
+            return _json({"rules": [], "note": "rule catalog not available"})
+        return _json({"rules": catalog.rules_as_dicts(ctx.runtime.profile)})
+
+    async def findings(request: web.Request) -> web.Response:
+        raw = request.query.get("limit", "100")
+        if not raw.isdigit():
+            return _json({"error": f"limit: got {raw!r}, expected a non-negative integer"}, 400)
+        limit = int(raw)
+        items = list(ctx.recent)[-limit:] if limit else []
+        items.reverse()
+        return _json({"findings": items})
+
+    async def report(request: web.Request) -> web.Response:
+        if ctx.report is None:
+            return _json({"note": "compliance report not available"})
+        return _json(ctx.report.as_dict())
+
+    async def reload(request: web.Request) -> web.Response:
+        error = ctx.reload()
+        if error:
+            return _json({"status": "failed", "error": error}, status=400)
+        return _json({"status": "reloaded", "profile": ctx.runtime.profile.name})
+
+    app.router.add_get("/metrics", make_aiohttp_handler(ctx.registry))
+    app.router.add_get("/healthz", healthz)
+    app.router.add_get("/readyz", readyz)
+    app.router.add_get("/-/rules", rules)
+    app.router.add_get("/-/findings", findings)
+    app.router.add_get("/-/report", report)
+    app.router.add_post("/-/reload", reload)

@@ -1,0 +1,544 @@
+"""The traffic handler: the one place where the order of the stages lives.
+
+    1 prepare   validate the target, pick the route, ids, outbound headers (core.forwarding)
+    2 forward   stream the request body upstream (a capped copy is teed aside)
+    3 reply     stream the upstream response to the client, teeing a capped copy;
+                ``annotate`` adds X-Audit-Findings from a head-only audit
+    4 finish    build the Exchange from the upstream's own head; audit; metrics, log,
+                recent findings, report, recorder - each contained, never failing
+                the request
+
+The proxy's own answers (400/404/408/413/502/504) go through the same finish step
+with ``origin="proxy"``.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import json
+import os
+import time
+from collections.abc import AsyncIterator, Awaitable, Callable
+from typing import TYPE_CHECKING, Any
+
+import structlog
+from aiohttp import hdrs, web
+from aiohttp.streams import StreamReader
+from multidict import CIMultiDict
+from yarl import URL
+
+from auditproxy.core import engine
+from auditproxy.core.findings import Finding, RetryAdvice
+from auditproxy.core.forwarding import (
+    absolute_form_authority,
+    origin_form,
+    outbound_request_headers,
+    outbound_response_headers,
+    valid_traceparent,
+)
+from auditproxy.core.model import Body, Exchange, Origin, RequestHead, ResponseHead, Timing
+from auditproxy.upstream import UpstreamError, classify, set_idle_timeout
+
+if TYPE_CHECKING:
+    from auditproxy.app import ProxyContext, Route, Runtime
+
+log = structlog.get_logger("auditproxy")
+_bind = structlog.contextvars.bind_contextvars
+_perf = time.perf_counter
+
+STANDARD_METHODS = frozenset(
+    {"GET", "HEAD", "POST", "PUT", "PATCH", "DELETE", "OPTIONS", "TRACE", "CONNECT"}
+)
+ANNOTATION_MAX = 512
+PROBLEM_TYPE = "urn:auditproxy:problem:"
+
+
+class Tap:
+    """Counts the bytes of a body and keeps the first ``cap`` of them."""
+
+    __slots__ = ("buf", "cap", "error", "size")
+
+    def __init__(self, cap: int) -> None:
+        self.size = 0
+        self.cap = cap
+        self.buf = bytearray()
+        self.error: str | None = None  # why the client side of the body failed
+
+    def feed(self, chunk: bytes) -> None:
+        self.size += len(chunk)
+        room = self.cap - len(self.buf)
+        if room > 0:
+            self.buf += chunk[:room] if len(chunk) > room else chunk
+
+    def body(self) -> Body:
+        return Body(size=self.size, sample=bytes(self.buf))
+
+
+class _ClientBodyError(Exception):
+    """The client's request body failed (too large, too slow, gone)."""
+
+
+async def _request_body(
+    content: StreamReader, tap: Tap, limit: int, client_read: float
+) -> AsyncIterator[bytes]:
+    while True:
+        try:
+            async with asyncio.timeout(client_read):
+                chunk = await content.readany()
+        except TimeoutError:
+            tap.error = "client_read_timeout"
+            raise _ClientBodyError(tap.error) from None
+        except Exception as exc:
+            tap.error = "client_disconnected"
+            raise _ClientBodyError(tap.error) from exc
+        if not chunk:
+            return
+        tap.feed(chunk)
+        if tap.size > limit:
+            tap.error = "body_too_large"
+            raise _ClientBodyError(tap.error)
+        yield chunk
+
+
+def new_request_id() -> str:
+    return os.urandom(16).hex()
+
+
+def new_traceparent() -> str:
+    return f"00-{os.urandom(16).hex()}-{os.urandom(8).hex()}-01"
+
+
+class _TransparentResponse(web.StreamResponse):
+    """A StreamResponse that does not invent ``Server`` or ``Content-Type`` fields the
+    upstream did not send (aiohttp adds both by default). ``Date`` is still added
+    when absent, as RFC 9110 §6.6.1 requires of an origin-facing proxy response."""
+
+    _keep_server = False
+    _keep_content_type = False
+
+    async def _prepare_headers(self) -> None:
+        await super()._prepare_headers()
+        if not self._keep_server:
+            self._headers.popall(hdrs.SERVER, None)
+        if not self._keep_content_type:
+            self._headers.popall(hdrs.CONTENT_TYPE, None)
+
+
+def annotation(findings: tuple[Finding, ...]) -> str:
+    """``X-Audit-Findings`` value: rule ids, at most 512 bytes, then ``+N more``."""
+    ids = [f.rule for f in findings]
+    value = ""
+    for i, rule in enumerate(ids):
+        candidate = f"{value}, {rule}" if value else rule
+        rest = len(ids) - i - 1
+        suffix = f", +{rest} more" if rest else ""
+        if len(candidate) + len(suffix) > ANNOTATION_MAX:
+            return f"{value}, +{len(ids) - i} more" if value else f"+{len(ids)} more"
+        value = candidate
+    return value
+
+
+def make_handler(ctx: ProxyContext) -> Callable[[web.Request], Awaitable[web.StreamResponse]]:
+    metrics = ctx.metrics
+    in_flight = metrics.in_flight
+
+    async def handle(request: web.Request) -> web.StreamResponse:
+        in_flight.inc()
+        try:
+            return await _proxy(ctx, ctx.runtime, request)
+        finally:
+            in_flight.dec()
+
+    return handle
+
+
+async def _proxy(ctx: ProxyContext, rt: Runtime, request: web.Request) -> web.StreamResponse:
+    t0 = _perf()
+    started = time.time()
+    headers = request.headers
+    request_id = headers.get("X-Request-Id") or new_request_id()
+    traceparent = headers.get("traceparent", "")
+    if not valid_traceparent(traceparent):
+        traceparent = new_traceparent()
+    _bind(request_id=request_id)
+    state = _State(ctx, rt, request, request_id, traceparent, t0, started)
+
+    # 1 prepare
+    target = request.raw_path
+    if not target.startswith("/"):
+        authority = absolute_form_authority(target)
+        if authority is None or authority not in rt.own_authorities:
+            return await state.problem(
+                400, "foreign-target", "Request target not served",
+                f"auditproxy only forwards to its configured upstreams; "
+                f"{'this host' if authority is None else repr(authority)} is not one of them",
+            )  # fmt: skip
+        target = origin_form(target)
+    state.target = target
+    route = rt.route_for(request.path)
+    if route is None:
+        return await state.problem(
+            404, "no-route", "No route", "no configured route matches this path"
+        )
+    state.route = route
+    limit = rt.settings.limits.max_request_body
+    length = request.content_length
+    if length is not None and length > limit:
+        return await state.problem(
+            413, "body-too-large", "Request body too large",
+            f"the request body of {length} bytes exceeds the proxy's limit of {limit} bytes",
+        )  # fmt: skip
+    return await state.forward()
+
+
+class _State:
+    """One request in flight (plain attributes; lives for one handler call)."""
+
+    __slots__ = (
+        "client",
+        "ctx",
+        "req_tap",
+        "request",
+        "request_id",
+        "resp_tap",
+        "route",
+        "rt",
+        "started",
+        "t0",
+        "t_head",
+        "t_upstream",
+        "target",
+        "traceparent",
+        "upstream_error",
+    )
+
+    def __init__(
+        self,
+        ctx: ProxyContext,
+        rt: Runtime,
+        request: web.Request,
+        request_id: str,
+        traceparent: str,
+        t0: float,
+        started: float,
+    ) -> None:
+        self.ctx = ctx
+        self.rt = rt
+        self.request = request
+        self.request_id = request_id
+        self.traceparent = traceparent
+        self.t0 = t0
+        self.started = started
+        self.target = request.raw_path
+        self.route: Route | None = None
+        self.req_tap = Tap(rt.capture_cap)
+        self.resp_tap = Tap(rt.capture_cap)
+        self.t_head: float | None = None
+        self.t_upstream: float | None = None
+        self.upstream_error: UpstreamError | None = None
+        self.client = request.remote or ""
+
+    # 2 forward + 3 reply
+    async def forward(self) -> web.StreamResponse:
+        request, rt, route = self.request, self.rt, self.route
+        assert route is not None
+        session = self.ctx.session
+        assert session is not None
+        out_headers = outbound_request_headers(
+            request.headers.items(),
+            client=self.client,
+            proto=request.scheme,
+            host=request.host,
+            preserve_host=route.preserve_host,
+            request_id=self.request_id,
+            traceparent=self.traceparent,
+        )
+        body = None
+        if request.body_exists:
+            body = _request_body(
+                request.content,
+                self.req_tap,
+                rt.settings.limits.max_request_body,
+                rt.settings.timeouts.client_read,
+            )
+        url = URL(route.base + self.target, encoded=True)
+        t_send = _perf()
+        try:
+            upstream = await session.request(
+                request.method,
+                url,
+                headers=out_headers,
+                data=body,
+                allow_redirects=False,
+                timeout=rt.timeout,
+            )
+        except Exception as exc:
+            return await self._failed_before_reply(exc)
+        try:
+            self.t_head = _perf() - t_send
+            set_idle_timeout(upstream, rt.settings.timeouts.idle)
+            resp_headers = outbound_response_headers(
+                upstream.headers.items(), request_id=self.request_id
+            )
+            up_head = ResponseHead(
+                status=upstream.status,
+                reason=upstream.reason or "",
+                headers=tuple(upstream.headers.items()),
+                http_version=f"{upstream.version.major}.{upstream.version.minor}"
+                if upstream.version
+                else "1.1",
+            )
+            if rt.settings.annotate:
+                head_findings = self._audit(up_head, "upstream", None, phase="head")
+                if head_findings:
+                    resp_headers.append(("X-Audit-Findings", annotation(head_findings)))
+            resp = _TransparentResponse(
+                status=upstream.status,
+                reason=upstream.reason,
+                headers=CIMultiDict(resp_headers),
+            )
+            resp._keep_server = hdrs.SERVER in upstream.headers
+            resp._keep_content_type = hdrs.CONTENT_TYPE in upstream.headers
+            try:
+                await resp.prepare(request)
+            except Exception:
+                # The client went away before the head could be sent.
+                upstream.close()
+                await self.finish(up_head, "upstream", resp_aborted=True)
+                return resp
+            tap = self.resp_tap
+            content = upstream.content
+            client_ok = True
+            while True:
+                try:
+                    chunk = await content.readany()
+                except Exception as exc:
+                    self._count_upstream_error(exc)
+                    _abort(request)
+                    client_ok = False
+                    break
+                if not chunk:
+                    break
+                tap.feed(chunk)
+                try:
+                    await resp.write(chunk)
+                except Exception:
+                    client_ok = False
+                    upstream.close()
+                    break
+            self.t_upstream = _perf() - t_send
+            if client_ok:
+                try:
+                    await resp.write_eof()
+                except Exception:
+                    client_ok = False
+            await self.finish(up_head, "upstream", resp_aborted=not client_ok)
+            return resp
+        finally:
+            upstream.release()
+
+    async def _failed_before_reply(self, exc: Exception) -> web.StreamResponse:
+        tap_error = self.req_tap.error
+        if tap_error == "body_too_large":
+            limit = self.rt.settings.limits.max_request_body
+            return await self.problem(
+                413, "body-too-large", "Request body too large",
+                f"the request body exceeds the proxy's limit of {limit} bytes",
+            )  # fmt: skip
+        if tap_error == "client_read_timeout":
+            return await self.problem(
+                408, "client-timeout", "Request body timeout",
+                "the client paused longer than the proxy's client_read timeout",
+            )  # fmt: skip
+        if tap_error == "client_disconnected":
+            return await self.problem(
+                400, "client-disconnected", "Client disconnected",
+                "the client closed the connection while sending the request body",
+            )  # fmt: skip
+        err = self._count_upstream_error(exc)
+        if err.kind == "timeout":
+            return await self.problem(
+                504, "upstream-timeout", "Upstream timeout",
+                f"auditproxy got no timely response from the upstream: {err.detail}",
+                error=err.kind,
+            )  # fmt: skip
+        return await self.problem(
+            502, f"upstream-{err.kind}", "Bad gateway",
+            f"auditproxy could not get a response from the upstream ({err.kind}): {err.detail}",
+            error=err.kind,
+        )  # fmt: skip
+
+    def _count_upstream_error(self, exc: Exception) -> UpstreamError:
+        err = classify(exc)
+        self.upstream_error = err
+        label = self.rt.labeler.label(self.request.path)
+        with contextlib.suppress(Exception):  # metrics must never fail a request
+            self.ctx.metrics.upstream_errors.labels(label, err.kind).inc()
+        log.warning("upstream_error", kind=err.kind, detail=err.detail, route=label)
+        return err
+
+    async def problem(
+        self, status: int, kind: str, title: str, detail: str, *, error: str | None = None
+    ) -> web.StreamResponse:
+        """The proxy's own answer as RFC 9457 problem+json, counted and recorded."""
+        doc = {
+            "type": PROBLEM_TYPE + kind,
+            "title": title,
+            "status": status,
+            "detail": detail,
+            "instance": f"urn:auditproxy:request:{self.request_id}",
+            "source": "auditproxy",
+        }
+        body = json.dumps(doc).encode()
+        headers = {
+            "Content-Type": "application/problem+json",
+            "X-Request-Id": self.request_id,
+            "Server": "auditproxy",
+            "Via": "1.1 auditproxy",
+        }
+        resp = web.Response(status=status, body=body, headers=headers)
+        if status in (400, 408, 413):
+            resp.force_close()  # the rest of the request body is not read
+        try:
+            await resp.prepare(self.request)
+            await resp.write_eof()
+        except Exception:
+            pass
+        self.resp_tap.feed(body)
+        head = ResponseHead(status=status, reason=resp.reason, headers=tuple(headers.items()))
+        await self.finish(head, "proxy", error=error)
+        return resp
+
+    def _audit(
+        self, head: ResponseHead, origin: Origin, timing: Timing | None, *, phase: engine.Phase
+    ) -> tuple[Finding, ...]:
+        return engine.audit(self._exchange(head, origin, timing), self.rt.profile, phase=phase)
+
+    def _exchange(
+        self,
+        head: ResponseHead,
+        origin: Origin,
+        timing: Timing | None,
+        error: str | None = None,
+    ) -> Exchange:
+        req = self.request
+        version = req.version
+        return Exchange(
+            request=RequestHead(
+                method=req.method,
+                target=self.target,
+                headers=tuple(req.headers.items()),
+                http_version=f"{version.major}.{version.minor}",
+                scheme=req.scheme,
+                host=req.host,
+            ),
+            response=head,
+            request_body=self.req_tap.body(),
+            response_body=self.resp_tap.body(),
+            route=self.rt.labeler.label(req.path),
+            origin=origin,
+            public=self.route.public if self.route is not None else False,
+            request_id=self.request_id,
+            traceparent=self.traceparent,
+            client_address=self.client,
+            timing=timing or Timing(started=self.started),
+            error=error,
+        )
+
+    # 4 finish
+    async def finish(
+        self,
+        head: ResponseHead,
+        origin: Origin,
+        *,
+        error: str | None = None,
+        resp_aborted: bool = False,
+    ) -> None:
+        """Audit and emit to every sink. Never raises: the client already has its answer."""
+        ctx = self.ctx
+        try:
+            total = _perf() - self.t0
+            up = self.t_upstream
+            timing = Timing(started=self.started, wait=self.t_head, upstream=up, total=total)
+            if error is None and self.upstream_error is not None:
+                error = self.upstream_error.kind
+            exchange = self._exchange(head, origin, timing, error)
+            profile = self.rt.profile
+            findings = engine.audit(exchange, profile)
+            advice = engine.retry_advice(exchange, profile)
+        except Exception as exc:
+            _sink_failed(ctx, "audit", exc)
+            return
+        method = exchange.request.method
+        method_label = method if method in STANDARD_METHODS else "OTHER"
+        try:
+            ctx.metrics.observe(
+                exchange,
+                findings,
+                method_label=method_label,
+                upstream_seconds=up,
+                overhead_seconds=max(0.0, total - (up or 0.0)),
+            )
+        except Exception as exc:
+            _sink_failed(ctx, "metrics", exc)
+        try:
+            ctx.log_sink.emit(
+                exchange,
+                findings,
+                method=method_label,
+                duration_ms=total * 1000,
+                upstream_ms=None if up is None else up * 1000,
+            )
+        except Exception as exc:
+            _sink_failed(ctx, "log", exc)
+        if findings:
+            _remember(ctx, exchange, findings, method_label)
+        if ctx.report is not None:
+            try:
+                ctx.report.add(exchange, findings, advice)
+            except Exception as exc:
+                _sink_failed(ctx, "report", exc)
+        if ctx.recorder is not None:
+            await _record(ctx, exchange, findings, advice)
+
+
+async def _record(
+    ctx: ProxyContext, exchange: Exchange, findings: tuple[Finding, ...], advice: RetryAdvice
+) -> None:
+    try:
+        assert ctx.recorder is not None
+        await ctx.recorder.submit(exchange, findings, advice)
+    except Exception as exc:
+        _sink_failed(ctx, "recorder", exc)
+
+
+def _remember(
+    ctx: ProxyContext, exchange: Exchange, findings: tuple[Finding, ...], method: str
+) -> None:
+    at = exchange.timing.started
+    for f in findings:
+        item: dict[str, Any] = f.as_dict()
+        item.update(
+            time=at,
+            request_id=exchange.request_id,
+            route=exchange.route,
+            method=method,
+            status=exchange.response.status,
+            origin=exchange.origin,
+        )
+        ctx.recent.append(item)
+
+
+def _sink_failed(ctx: ProxyContext, sink: str, exc: Exception) -> None:
+    ctx.sink_errors += 1
+    with contextlib.suppress(Exception):  # logging itself broke
+        log.error("sink_failed", sink=sink, error=f"{type(exc).__name__}: {exc}")
+
+
+def _abort(request: web.Request) -> None:
+    """Close the client connection without finishing the response, so a truncated
+    body can never be mistaken for a whole one."""
+    transport = request.transport
+    if transport is not None:
+        transport.abort()
