@@ -21,6 +21,7 @@ from auditproxy.core.errors import ConfigError
 from auditproxy.core.guidelines import build_profile
 
 BUILTIN = ("digg",)
+_LOADER = getattr(yaml, "CSafeLoader", yaml.SafeLoader)  # the C loader when libyaml is there
 _FILES = ("matrix", "handling", "rules")
 
 
@@ -32,7 +33,7 @@ def _read(entry: Traversable | Path, label: str) -> Any:
     except (OSError, UnicodeDecodeError) as exc:
         raise ConfigError(label, "<file>", f"cannot read: {exc}") from None
     try:
-        return yaml.safe_load(text)
+        return yaml.load(text, Loader=_LOADER)  # _LOADER is a safe loader
     except yaml.YAMLError as exc:
         mark = getattr(exc, "problem_mark", None)
         where = f"line {mark.line + 1}" if mark is not None else "<file>"

@@ -1,0 +1,86 @@
+"""The field-syntax parsers, one table per grammar."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+
+import pytest
+
+from auditproxy.core import httpsyntax as hs
+
+DATES = [
+    ("Sun, 06 Nov 1994 08:49:37 GMT", True, True),
+    ("Sunday, 06-Nov-94 08:49:37 GMT", False, True),
+    ("Sun Nov  6 08:49:37 1994", False, True),
+    ("Sun, 06 Nov 1994 08:49:37 UTC", False, False),
+    ("sun, 06 nov 1994 08:49:37 GMT", False, False),
+    ("Sun, 31 Feb 1994 08:49:37 GMT", False, False),
+    ("2024-05-01T10:00:00Z", False, False),
+    ("", False, False),
+]
+
+
+@pytest.mark.parametrize(("value", "imf", "http"), DATES, ids=[d[0] or "empty" for d in DATES])
+def test_dates(value: str, imf: bool, http: bool) -> None:
+    """IMF-fixdate is strict; HTTP-date also accepts the two obsolete forms."""
+    assert (hs.parse_imf_fixdate(value) is not None) is imf
+    assert (hs.parse_http_date(value) is not None) is http
+
+
+def test_dates_parse_to_the_same_instant() -> None:
+    """All three HTTP-date forms give the same instant."""
+    want = datetime(1994, 11, 6, 8, 49, 37, tzinfo=UTC)
+    assert {hs.parse_http_date(v) for v, _, ok in DATES if ok} == {want}
+
+
+@pytest.mark.parametrize(
+    ("value", "ok"),
+    [("2024-05-01", True), ("2024-05-01T10:00:00Z", True),
+     ("2024-05-01 10:00:00.5+02:00", True), ("2024-05-01T10:00:00", False),
+     ("2024-13-01", False), ("Sun, 06 Nov 1994 08:49:37 GMT", False)],
+)  # fmt: skip
+def test_rfc3339(value: str, ok: bool) -> None:
+    """RFC 3339 full-date or date-time with offset."""
+    assert hs.is_rfc3339(value) is ok
+
+
+@pytest.mark.parametrize(
+    ("value", "parsed"),
+    [("120", 120), ("0", 0), (" 5 ", 5), ("-5", None), ("1.5", None), ("2m", None),
+     ("Fri, 31 Dec 1999 23:59:59 GMT", datetime(1999, 12, 31, 23, 59, 59, tzinfo=UTC))],
+)  # fmt: skip
+def test_retry_after(value: str, parsed: object) -> None:
+    """Retry-After is delay-seconds or an HTTP-date."""
+    assert hs.parse_retry_after(value) == parsed
+
+
+@pytest.mark.parametrize(
+    ("value", "ok"),
+    [('"xyzzy"', True), ('W/"xyzzy"', True), ('""', True), ("xyzzy", False), ('w/"x"', False),
+     ("*", False), ('"a", "b"', False), ('"a"b"', False)],
+)  # fmt: skip
+def test_entity_tag(value: str, ok: bool) -> None:
+    """An entity-tag is one quoted opaque string with an optional W/ prefix."""
+    assert hs.is_entity_tag(value) is ok
+
+
+@pytest.mark.parametrize(
+    ("value", "ok"),
+    [("/orders/1", True), ("https://example.org/a?b=c#d", True), ("../x", True), ("", True),
+     ("http://[::1]:8080/x", True), ("urn:isbn:0451450523", True), ("//host/p", True),
+     ("/a b", False), ("/a%zz", False), ("1ab:c/d", False), ("/a#b#c", False),
+     ("/a[1]", False), ("http://x/\u00e5", False)],
+)  # fmt: skip
+def test_uri_reference(value: str, ok: bool) -> None:
+    """Location values are RFC 3986 URI-references."""
+    assert hs.is_uri_reference(value) is ok
+
+
+def test_media_type_helpers() -> None:
+    """Media type essence and parameters are read case-insensitively."""
+    ct = 'Multipart/ByteRanges; Boundary="XYZ"'
+    assert hs.media_type(ct) == "multipart/byteranges"
+    assert hs.media_type_param(ct, "boundary") == "XYZ"
+    assert hs.media_type(None) == ""
+    assert hs.is_json_media_type("application/vnd.api+json")
+    assert not hs.is_json_media_type("text/json-ish")
