@@ -122,13 +122,13 @@ def build_runtime(settings: Settings) -> Runtime:
     )
 
 
-def _load_report() -> Any | None:
+def _load_report(profile: Profile) -> Any | None:
     """The compliance report (core/report.py) when it is available."""
     try:
         module = importlib.import_module("auditproxy.core.report")
     except ImportError:
         return None
-    return module.Report()
+    return module.Report(profile)
 
 
 class ProxyContext:
@@ -146,7 +146,7 @@ class ProxyContext:
         self.metrics = Metrics(self.registry)
         self.log_sink = LogSink()
         self.recent: deque[dict[str, Any]] = deque(maxlen=RECENT_FINDINGS)
-        self.report = _load_report()
+        self.report = _load_report(runtime.profile)
         self.recorder: Recorder | None = None
         self.session: ClientSession | None = None
         self.loader = loader
