@@ -38,6 +38,13 @@ def test_configured_templates_win() -> None:
     assert labeler.label("/users") == "/users"
 
 
+def test_literal_template_beats_placeholder() -> None:
+    """A literal template wins over a placeholder one listed before it."""
+    labeler = RouteLabeler(["/orders/{id}", "/orders/exports"])
+    assert labeler.label("/orders/exports") == "/orders/exports"
+    assert labeler.label("/orders/exp0rts") == "/orders/{id}"
+
+
 def test_cap_then_other() -> None:
     """After max_routes distinct automatic labels, new ones become 'other'; known ones stay."""
     labeler = RouteLabeler(["/fixed/{id}"], max_routes=3)

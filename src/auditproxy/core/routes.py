@@ -1,7 +1,8 @@
 """Bounded route and method labels for metrics (SPEC §6).
 
 A path becomes the first configured template that matches it
-(``/orders/{id}``), else an automatic template with id-like segments
+(``/orders/{id}``; templates without placeholders are tried first), else an
+automatic template with id-like segments
 (numeric, UUID, hex of 8+ characters, opaque tokens of 20+ mixed characters)
 collapsed to ``{id}``. At most ``max_routes`` distinct labels are handed out
 per labeler; later new ones become ``other``. Results are cached in a bounded
@@ -74,7 +75,10 @@ class RouteLabeler:
     ) -> None:
         self.templates = tuple(templates)
         self.max_routes = max_routes
-        self._patterns = tuple((t, _compile(t)) for t in self.templates)
+        # literal templates before ones with placeholders, else in the order given, so
+        # /orders/exports wins over /orders/{id} whatever the config order
+        ordered = sorted(self.templates, key=lambda t: t.count("{"))
+        self._patterns = tuple((t, _compile(t)) for t in ordered)
         self._labels: set[str] = set()
         self._cache: OrderedDict[str, str] = OrderedDict()
         self._cache_size = cache_size
