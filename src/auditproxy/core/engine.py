@@ -144,14 +144,15 @@ def _finding(b: _Bound, hit: Mapping[str, Any], ctx: Ctx) -> Finding:
             severity = lower
     template = hit.get("_message") or rule.message
     status = ctx.status
-    values = _Values(status=status, method=ctx.method, reason=reason_phrase(status))
+    header = hit.get("_header") or rule.header
+    values = _Values(status=status, method=ctx.method, reason=reason_phrase(status), header=header)
     values.update(hit)
     return Finding(
         rule=rule.id,
         severity=severity,
         message=template.format_map(values),
         category=rule.category,
-        header=hit.get("_header") or rule.header,
+        header=header,
     )
 
 
