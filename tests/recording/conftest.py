@@ -32,3 +32,12 @@ def settings_for(tmp_path: Path) -> Callable[..., RecordSettings]:
         return RecordSettings(**kw)
 
     return build
+
+
+@pytest.fixture
+async def sample_upstream(aiohttp_server: Any) -> str:
+    """The sample orders API on 127.0.0.1; its base URL."""
+    from auditproxy.sample_upstream import make_sample_app
+
+    server = await aiohttp_server(make_sample_app(), host="127.0.0.1")
+    return f"http://127.0.0.1:{server.port}"

@@ -75,3 +75,66 @@ NEVER = RetryAdvice(advice="never")
 def sample_value(metrics: Metrics, name: str, labels: dict[str, str] | None = None) -> float:
     value = metrics.registry.get_sample_value(name, labels or {})
     return 0.0 if value is None else float(value)
+
+
+# Requests carry these secrets; no recording may contain them.
+SECRETS = {
+    "bearer": "s3cr3t-bearer-7f1c2a",
+    "cookie": "sessid-91ab77e0",
+    "apikey": "k-5d4e3c2b1a",
+    "query_token": "qtok-0a9b8c7d",
+    "password": "hunter2-correct-horse",
+}
+
+SAMPLE_ROWS = (
+    "get-order",
+    "create-order",
+    "get-order-missing",
+    "add-line-no-location",
+    "delete-collection-no-allow",
+    "get-receipt-201",
+    "invoice-401-no-challenge",
+    "attachments-html-error",
+    "lock-403-thin-problem",
+    "tracking-broken-json",
+    "refund-503-no-retry-after",
+    "shipping-cors-wildcard-credentials",
+)
+
+
+async def capture(session: Any, base_url: str, name: str, *, secrets: bool = True) -> Exchange:
+    """Send one sample-upstream row's request and build the Exchange the proxy would build."""
+    import time
+
+    from auditproxy.sample_upstream import endpoint
+
+    ep = endpoint(name)
+    headers: list[tuple[str, str]] = [("Accept", "application/json")]
+    target = ep.path
+    if secrets:
+        headers += [
+            ("Authorization", f"Bearer {SECRETS['bearer']}"),
+            ("Cookie", f"session={SECRETS['cookie']}; theme=dark"),
+            ("X-Api-Key", SECRETS["apikey"]),
+        ]
+        target += f"?access_token={SECRETS['query_token']}&page=1"
+    if ep.body is not None:
+        headers.append(("Content-Type", "application/json"))
+    started = time.time()
+    async with session.request(
+        ep.method, base_url + target, headers=headers, data=ep.body, allow_redirects=False
+    ) as resp:
+        body = await resp.read()
+        resp_headers = tuple((k.decode("latin-1"), v.decode("latin-1"))
+                             for k, v in resp.raw_headers)  # fmt: skip
+        status, reason = resp.status, resp.reason or ""
+    host = base_url.split("://", 1)[1]
+    return Exchange(
+        request=RequestHead(method=ep.method, target=target, headers=tuple(headers), host=host),
+        response=ResponseHead(status=status, reason=reason, headers=resp_headers),
+        request_body=Body(size=len(ep.body or b""), sample=ep.body or b""),
+        response_body=Body(size=len(body), sample=body),
+        route=ep.route,
+        request_id=name,
+        timing=Timing(started=started, wait=0.001, upstream=0.002, total=0.002),
+    )

@@ -1,13 +1,104 @@
-"""`auditproxy audit` (PLACEHOLDER: not built yet)."""
+"""`auditproxy audit FILE...`: re-audit recordings (our JSONL, HAR 1.2 from other tools).
+
+Exit codes: 0 clean, 1 a finding at or above ``--fail-on``, 2 unreadable input
+(files or lines; each named on stderr with file and line, the rest still audited).
+A torn last line is a warning only.
+"""
 
 from __future__ import annotations
 
 import argparse
+import sys
+import time
+from typing import TextIO
+
+from auditproxy.audit_output import FAIL_ON, FORMATS, failing
+from auditproxy.offline import Audited, audit_entry, load_context
+from auditproxy.recordings import Entry, Progress, read_recording, total_size
+
+_PROGRESS_MIN_BYTES = 4 * 1024 * 1024
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
-    pass
+    parser.add_argument("files", nargs="+", metavar="FILE", help="JSONL recordings or HAR files")
+    parser.add_argument("--config", metavar="F", help="take profile:, rules: and routes: from F")
+    parser.add_argument("--profile", metavar="REF", help="built-in profile name or profile folder")
+    parser.add_argument("--format", choices=list(FORMATS), default="text", help="output format")
+    parser.add_argument("--fail-on", choices=list(FAIL_ON), default="must",
+                        help="exit 1 when a finding at or above this severity exists "
+                        "(default: must)")  # fmt: skip
+    parser.add_argument("-o", "--output", metavar="OUT", help="write the report to OUT")
+    parser.add_argument("--no-progress", action="store_true", help="never show a progress bar")
+
+
+class ProgressBar:
+    """A one-line bar on stderr, redrawn at most ten times a second."""
+
+    def __init__(self, progress: Progress, stream: TextIO) -> None:
+        self.progress = progress
+        self.stream = stream
+        self.last = 0.0
+
+    def tick(self, count: int, *, force: bool = False) -> None:
+        now = time.monotonic()
+        if not force and now - self.last < 0.1:
+            return
+        self.last = now
+        frac = min(self.progress.done / max(self.progress.total, 1), 1.0)
+        bar = "#" * int(frac * 30)
+        self.stream.write(f"\r[{bar:<30}] {frac:4.0%}  {count} exchanges")
+        self.stream.flush()
+
+    def clear(self) -> None:
+        self.stream.write("\r" + " " * 60 + "\r")
+        self.stream.flush()
 
 
 def run(args: argparse.Namespace) -> int:
-    raise NotImplementedError("auditproxy audit is not built yet")
+    ctx = load_context(args.config, args.profile)
+    progress = Progress(total=total_size(args.files))
+    bar = None
+    if not args.no_progress and sys.stderr.isatty() and progress.total >= _PROGRESS_MIN_BYTES:
+        bar = ProgressBar(progress, sys.stderr)
+    results: list[Audited] = []
+    errors = 0
+    for path in args.files:
+        for item in read_recording(path, progress):
+            if isinstance(item, Entry):
+                try:
+                    results.append(audit_entry(ctx, item.source, item.entry))
+                except (ValueError, KeyError, TypeError) as exc:
+                    errors += 1
+                    _say(bar, f"{item.source}: not a usable HAR entry: {exc}")
+            elif item.fatal:
+                errors += 1
+                _say(bar, f"{item.source}: {item.message}")
+            else:
+                _say(bar, f"{item.source}: warning: {item.message}")
+            if bar is not None:
+                bar.tick(len(results))
+    if bar is not None:
+        bar.clear()
+    text = FORMATS[args.format](results, args.fail_on)
+    if args.output:
+        try:
+            with open(args.output, "w", encoding="utf-8") as fh:
+                fh.write(text)
+        except OSError as exc:
+            print(f"auditproxy audit: cannot write {args.output}: {exc.strerror or exc}",
+                  file=sys.stderr)  # fmt: skip
+            return 2
+    else:
+        sys.stdout.write(text)
+    if errors:
+        print(f"auditproxy audit: {errors} unreadable input(s); see above", file=sys.stderr)
+        return 2
+    if any(failing(f, args.fail_on) for r in results for f in r.findings):
+        return 1
+    return 0
+
+
+def _say(bar: ProgressBar | None, message: str) -> None:
+    if bar is not None:
+        bar.clear()
+    print(f"auditproxy audit: {message}", file=sys.stderr)

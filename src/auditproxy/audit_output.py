@@ -1,0 +1,204 @@
+"""Output formats of ``auditproxy audit``: text, json (SPEC §9), junit, sarif, markdown.
+
+Each formatter takes the audited exchanges and the ``--fail-on`` threshold and
+returns the whole document as a string.
+"""
+
+from __future__ import annotations
+
+import json
+from collections import Counter
+from collections.abc import Callable, Sequence
+from typing import Any
+from xml.etree import ElementTree as ET
+
+from auditproxy import __version__
+from auditproxy.core.findings import Finding, Severity
+from auditproxy.offline import Audited
+
+FAIL_ON = {"must": 3, "should": 2, "may": 1, "never": 99}
+_SARIF_LEVEL = {"must": "error", "should": "warning", "may": "note", "error": "none"}
+SARIF_SCHEMA = "https://json.schemastore.org/sarif-2.1.0.json"
+
+
+def failing(f: Finding, fail_on: str) -> bool:
+    return f.severity != Severity.ERROR and f.severity.rank >= FAIL_ON[fail_on]
+
+
+def summary(results: Sequence[Audited]) -> dict[str, Any]:
+    by_rule: Counter[str] = Counter(f.rule for r in results for f in r.findings)
+    noncompliant = sum(1 for r in results if any(f.counts for f in r.findings))
+    return {
+        "exchanges": len(results),
+        "compliant": len(results) - noncompliant,
+        "noncompliant": noncompliant,
+        "by_rule": dict(sorted(by_rule.items())),
+    }
+
+
+def to_json(results: Sequence[Audited], fail_on: str) -> str:
+    doc = {
+        "summary": summary(results),
+        "exchanges": [
+            {
+                "source": r.source,
+                "method": r.method,
+                "url": r.url,
+                "status": r.status,
+                "route": r.route,
+                "findings": [f.as_dict() for f in r.findings],
+                "retry_advice": r.advice.as_dict(),
+            }
+            for r in results
+        ],
+    }
+    return json.dumps(doc, indent=2, ensure_ascii=False) + "\n"
+
+
+def _table(rows: list[list[str]], headers: list[str]) -> list[str]:
+    widths = [max(len(h), *(len(r[i]) for r in rows)) if rows else len(h)
+              for i, h in enumerate(headers)]  # fmt: skip
+
+    def line(cells: list[str]) -> str:
+        return "  ".join(c.ljust(w) for c, w in zip(cells, widths, strict=True)).rstrip()
+
+    return [line(headers), line(["-" * w for w in widths]), *(line(r) for r in rows)]
+
+
+def _clip(text: str, width: int) -> str:
+    return text if len(text) <= width else text[: width - 1] + "…"
+
+
+def to_text(results: Sequence[Audited], fail_on: str) -> str:
+    rows = []
+    for r in results:
+        rules = ", ".join(f"{f.rule}({f.severity.value})" for f in r.findings) or "ok"
+        rows.append([_clip(r.source, 40), r.method, str(r.status), _clip(r.route, 32), rules])
+    s = summary(results)
+    out = _table(rows, ["SOURCE", "METHOD", "STATUS", "ROUTE", "FINDINGS"])
+    out += ["", f"{s['exchanges']} exchanges: {s['compliant']} compliant, "
+                f"{s['noncompliant']} non-compliant"]  # fmt: skip
+    if s["by_rule"]:
+        sev = {f.rule: f.severity.value for r in results for f in r.findings}
+        out += ["", *_table([[rule, sev[rule], str(n)] for rule, n in s["by_rule"].items()],
+                            ["RULE", "SEVERITY", "COUNT"])]  # fmt: skip
+    return "\n".join(out) + "\n"
+
+
+def to_markdown(results: Sequence[Audited], fail_on: str) -> str:
+    s = summary(results)
+    out = [
+        "# auditproxy audit",
+        "",
+        f"**{s['exchanges']}** exchanges: **{s['compliant']}** compliant, "
+        f"**{s['noncompliant']}** non-compliant.",
+        "",
+    ]
+    if s["by_rule"]:
+        out += ["| Rule | Count |", "|---|---:|"]
+        out += [f"| `{rule}` | {n} |" for rule, n in s["by_rule"].items()]
+        out.append("")
+    flagged = [r for r in results if r.findings]
+    if flagged:
+        out += ["| Source | Method | Status | Route | Findings |", "|---|---|---:|---|---|"]
+        for r in flagged:
+            found = "<br>".join(f"`{f.rule}` ({f.severity.value}): {_md(f.message)}"
+                                for f in r.findings)  # fmt: skip
+            out.append(f"| {_md(r.source)} | {r.method} | {r.status} | {_md(r.route)} | {found} |")
+    return "\n".join(out) + "\n"
+
+
+def _md(text: str) -> str:
+    return text.replace("|", "\\|").replace("\n", " ")
+
+
+def to_junit(results: Sequence[Audited], fail_on: str) -> str:
+    suite = ET.Element("testsuite", name="auditproxy", tests=str(len(results)))
+    failures = 0
+    for r in results:
+        case = ET.SubElement(suite, "testcase", classname=r.route or "other",
+                             name=f"{r.method} {r.url} -> {r.status} [{r.source}]")  # fmt: skip
+        bad = [f for f in r.findings if failing(f, fail_on)]
+        if bad:
+            failures += 1
+        for f in bad:
+            node = ET.SubElement(case, "failure", type=f.rule, message=f.message)
+            node.text = f"{f.rule} ({f.severity.value}): {f.message}"
+        info = [f for f in r.findings if not failing(f, fail_on)]
+        if info:
+            out = ET.SubElement(case, "system-out")
+            out.text = "\n".join(f"{f.rule} ({f.severity.value}): {f.message}" for f in info)
+    suite.set("failures", str(failures))
+    root = ET.Element("testsuites", name="auditproxy", tests=str(len(results)),
+                      failures=str(failures))  # fmt: skip
+    root.append(suite)
+    ET.indent(root)
+    return '<?xml version="1.0" encoding="UTF-8"?>\n' + ET.tostring(root, "unicode") + "\n"
+
+
+def _location(source: str) -> dict[str, Any]:
+    path, sep, line = source.rpartition(":")
+    if sep and line.isdigit():
+        return {"physicalLocation": {"artifactLocation": {"uri": path},
+                                     "region": {"startLine": int(line)}}}  # fmt: skip
+    path, _, index = source.partition("#")
+    loc: dict[str, Any] = {"physicalLocation": {"artifactLocation": {"uri": path}}}
+    if index:
+        loc["logicalLocations"] = [{"fullyQualifiedName": f"log.entries[{index}]"}]
+    return loc
+
+
+def to_sarif(results: Sequence[Audited], fail_on: str) -> str:
+    rules: dict[str, Finding] = {}
+    for r in results:
+        for f in r.findings:
+            rules.setdefault(f.rule, f)
+    ids = sorted(rules)
+    index = {rule: i for i, rule in enumerate(ids)}
+    sarif_results = [
+        {
+            "ruleId": f.rule,
+            "ruleIndex": index[f.rule],
+            "level": _SARIF_LEVEL[f.severity.value],
+            "message": {"text": f"{r.method} {r.url} -> {r.status}: {f.message}"},
+            "locations": [_location(r.source)],
+            "properties": {"severity": f.severity.value, "route": r.route, "status": r.status},
+        }
+        for r in results
+        for f in r.findings
+    ]
+    doc = {
+        "$schema": SARIF_SCHEMA,
+        "version": "2.1.0",
+        "runs": [
+            {
+                "tool": {
+                    "driver": {
+                        "name": "auditproxy",
+                        "version": __version__,
+                        "rules": [
+                            {
+                                "id": rule,
+                                "shortDescription": {"text": rule},
+                                "defaultConfiguration": {
+                                    "level": _SARIF_LEVEL[rules[rule].severity.value]
+                                },
+                            }
+                            for rule in ids
+                        ],
+                    }
+                },
+                "results": sarif_results,
+            }
+        ],
+    }
+    return json.dumps(doc, indent=2, ensure_ascii=False) + "\n"
+
+
+FORMATS: dict[str, Callable[[Sequence[Audited], str], str]] = {
+    "text": to_text,
+    "json": to_json,
+    "junit": to_junit,
+    "sarif": to_sarif,
+    "markdown": to_markdown,
+}
