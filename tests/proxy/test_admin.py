@@ -1,0 +1,101 @@
+"""The admin server: /metrics, /healthz, /readyz, /-/findings, /-/report, /-/reload."""
+
+from __future__ import annotations
+
+import socket
+from pathlib import Path
+
+import aiohttp
+from prometheus_client.parser import text_string_to_metric_families
+
+from auditproxy.commands.serve import loader_for
+from tests.proxy.conftest import Proxy, ProxyFactory, Upstream
+
+SPEC_FAMILIES = {
+    "auditproxy_requests",
+    "auditproxy_findings",
+    "auditproxy_noncompliant_status",
+    "auditproxy_missing_headers",
+    "auditproxy_upstream_duration_seconds",
+    "auditproxy_proxy_overhead_seconds",
+    "auditproxy_upstream_errors",
+    "auditproxy_in_flight_requests",
+    "auditproxy_build_info",
+}
+
+
+async def _get(url: str) -> tuple[int, str]:
+    async with aiohttp.ClientSession() as s, s.get(url) as r:
+        return r.status, await r.text()
+
+
+async def test_metrics_parse_and_have_spec_names(proxy: Proxy) -> None:
+    """/metrics is Prometheus text with the SPEC §7 names after one request."""
+    await _get(f"{proxy.url}/status/201")
+    status, text = await _get(f"{proxy.admin_url}/metrics")
+    assert status == 200
+    families = {f.name: f for f in text_string_to_metric_families(text)}
+    assert families.keys() >= SPEC_FAMILIES
+    requests = [s for s in families["auditproxy_requests"].samples if s.name.endswith("_total")]
+    assert any(s.labels["status"] == "201" and s.labels["method"] == "GET" for s in requests)
+    build = families["auditproxy_build_info"].samples[0]
+    assert build.value == 1
+    assert build.labels["profile"] == "digg"
+
+
+async def test_healthz_and_readyz(proxy: Proxy) -> None:
+    """/healthz says ok; /readyz is ready when the upstream accepts connections."""
+    assert (await _get(f"{proxy.admin_url}/healthz"))[0] == 200
+    status, text = await _get(f"{proxy.admin_url}/readyz")
+    assert status == 200, text
+
+
+async def test_readyz_503_when_upstream_down(make_proxy: ProxyFactory) -> None:
+    """/readyz answers 503 with a reason naming the unreachable upstream."""
+    sock = socket.socket()
+    sock.bind(("127.0.0.1", 0))
+    port = sock.getsockname()[1]
+    sock.close()
+    proxy = await make_proxy(f"http://127.0.0.1:{port}")
+    async with aiohttp.ClientSession() as s, s.get(f"{proxy.admin_url}/readyz") as r:
+        doc = await r.json()
+    assert r.status == 503
+    assert str(port) in doc["reasons"][0]
+
+
+async def test_recent_findings_newest_first(proxy: Proxy) -> None:
+    """/-/findings lists recent findings, newest first, limited by ?limit."""
+    await _get(f"{proxy.url}/status/405")
+    await _get(f"{proxy.url}/status/418")
+    async with aiohttp.ClientSession() as s, s.get(f"{proxy.admin_url}/-/findings?limit=1") as r:
+        doc = await r.json()
+    assert len(doc["findings"]) == 1
+    assert doc["findings"][0]["status"] == 418
+
+
+async def test_report_counts_exchanges(proxy: Proxy) -> None:
+    """/-/report summarises the exchanges seen so far."""
+    await _get(f"{proxy.url}/status/200")
+    status, text = await _get(f"{proxy.admin_url}/-/report")
+    assert status == 200
+    assert '"exchanges": 1' in text
+
+
+async def test_reload_endpoint_keeps_old_config_on_error(
+    tmp_path: Path, upstream: Upstream, make_proxy: ProxyFactory
+) -> None:
+    """POST /-/reload with an invalid file answers 400 with the error and keeps the old runtime."""
+    f = tmp_path / "c.yaml"
+    f.write_text(f"upstream: {upstream.url}\nannotate: true\n")
+    proxy = await make_proxy(upstream.url)
+    proxy.ctx.loader = loader_for(str(f), {})
+    async with aiohttp.ClientSession() as s:
+        async with s.post(f"{proxy.admin_url}/-/reload") as r:
+            assert r.status == 200
+        assert proxy.ctx.runtime.settings.annotate
+        f.write_text("upstream: http://a:1\ntimeouts: {connect: never}\n")
+        async with s.post(f"{proxy.admin_url}/-/reload") as r:
+            doc = await r.json()
+        assert r.status == 400
+        assert "timeouts.connect" in doc["error"]
+    assert proxy.ctx.runtime.settings.upstream == upstream.url

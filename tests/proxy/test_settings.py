@@ -1,0 +1,139 @@
+"""Settings: defaults, file, env and flags precedence; errors name file, key and value."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from auditproxy.core.errors import ConfigError
+from auditproxy.settings import dump_yaml, load_settings, parse_duration, parse_size
+
+REPO = Path(__file__).resolve().parents[2]
+
+
+@pytest.mark.parametrize(
+    ("text", "seconds"),
+    [("250ms", 0.25), ("5s", 5.0), ("2m", 120.0), ("1h", 3600.0), ("1.5s", 1.5), (3, 3.0)],
+)
+def test_durations(text: object, seconds: float) -> None:
+    """Duration strings parse to seconds."""
+    assert parse_duration(text) == seconds
+
+
+@pytest.mark.parametrize(
+    ("text", "size"),
+    [("512", 512), (512, 512), ("64KiB", 65536), ("10MiB", 10 * 1024**2), ("1KB", 1000)],
+)
+def test_sizes(text: object, size: int) -> None:
+    """Size strings parse to bytes."""
+    assert parse_size(text) == size
+
+
+def test_upstream_flag_alone_is_enough() -> None:
+    """`serve --upstream URL` works with no file: every other key has a default."""
+    s = load_settings(None, env={}, flags={"upstream": "http://127.0.0.1:8000"})
+    assert s.upstream == "http://127.0.0.1:8000"
+    assert s.timeouts.connect == 2.0
+    assert s.limits.max_request_body == 10 * 1024**2
+
+
+def test_env_overrides_file_and_flags_override_env(tmp_path: Path) -> None:
+    """File < AUDITPROXY_* env < flags."""
+    f = tmp_path / "c.yaml"
+    f.write_text("upstream: http://a:1\nlisten: 127.0.0.1:1000\nlog: {level: warning}\n")
+    env = {"AUDITPROXY_LISTEN": "127.0.0.1:2000", "AUDITPROXY_UPSTREAM": "http://b:2",
+           "AUDITPROXY_LOG_LEVEL": "debug", "AUDITPROXY_RECORD_DIR": "/tmp/rec"}  # fmt: skip
+    s = load_settings(str(f), env=env, flags={"upstream": "http://c:3"})
+    assert s.listen.port == 2000
+    assert s.upstream == "http://c:3"
+    assert s.log.level == "debug"
+    assert s.record.enabled
+    assert s.record.dir == "/tmp/rec"
+
+
+@pytest.mark.parametrize(
+    ("yaml_text", "where", "value"),
+    [
+        ("upstream: http://a:1\nlisten2: x\n", "listen2", "unknown key"),
+        ("upstream: http://a:1\ntimeouts: {connect: 5 seconds}\n", "timeouts.connect", "5 seconds"),
+        ("upstream: ftp://a\n", "upstream", "ftp://a"),
+        ("upstream: http://a:1\nlimits: {max_request_body: 10 MB pls}\n",
+         "limits.max_request_body", "10 MB pls"),
+        ("upstream: http://a:1\nadmin: 'localhost:99999'\n", "admin", "localhost:99999"),
+        ("upstream: http://a:1\nrecord: {on_full: wait}\n", "record.on_full", "wait"),
+        ("routes: [{prefix: /a}]\n", "routes[0].upstream", "missing"),
+        ("listen: 127.0.0.1:1\n", "upstream", "missing"),
+    ],
+)  # fmt: skip
+def test_bad_values_name_file_key_and_value(
+    tmp_path: Path, yaml_text: str, where: str, value: str
+) -> None:
+    """A bad value raises ConfigError naming the file, the key and the value."""
+    f = tmp_path / "bad.yaml"
+    f.write_text(yaml_text)
+    with pytest.raises(ConfigError) as exc:
+        load_settings(str(f), env={})
+    assert exc.value.source == str(f)
+    assert exc.value.where == where
+    assert value in str(exc.value)
+
+
+def test_bad_env_value_names_the_variable() -> None:
+    """A bad env value names the env var as the source."""
+    with pytest.raises(ConfigError) as exc:
+        load_settings(
+            None, env={"AUDITPROXY_TIMEOUTS_IDLE": "soon"}, flags={"upstream": "http://a:1"}
+        )
+    assert "AUDITPROXY_TIMEOUTS_IDLE" in exc.value.source
+    assert "'soon'" in str(exc.value)
+
+
+def test_example_config_is_valid_and_round_trips(tmp_path: Path) -> None:
+    """The shipped example config validates, and its effective dump loads back the same."""
+    s = load_settings(str(REPO / "config" / "auditproxy.yaml"), env={})
+    dumped = tmp_path / "eff.yaml"
+    dumped.write_text(dump_yaml(s))
+    again = load_settings(str(dumped), env={})
+    assert dump_yaml(again) == dump_yaml(s)
+
+
+def _check_config(path: Path) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        [sys.executable, "-m", "auditproxy", "check-config", str(path)],
+        capture_output=True, text=True, timeout=60, env={"PATH": "/usr/bin:/bin"},
+    )  # fmt: skip
+
+
+@pytest.mark.parametrize(
+    ("yaml_text", "expected"),
+    [
+        ("upstream: http://a:1\nbogus: 1\n", "bogus: unknown key"),
+        ("upstream: http://a:1\ntimeouts: {idle: 3 parsecs}\n",
+         "timeouts.idle: got '3 parsecs', expected a duration"),
+        ("upstream: not-a-url\n", "upstream: got 'not-a-url', expected an http:// or https:// URL"),
+    ],
+)  # fmt: skip
+def test_check_config_exits_2_with_one_line(tmp_path: Path, yaml_text: str, expected: str) -> None:
+    """`auditproxy check-config` prints one line naming file, key and value and exits 2."""
+    f = tmp_path / "bad.yaml"
+    f.write_text(yaml_text)
+    proc = _check_config(f)
+    assert proc.returncode == 2
+    lines = proc.stderr.strip().splitlines()
+    assert len(lines) == 1
+    assert str(f) in lines[0]
+    assert expected in lines[0]
+    assert "Traceback" not in proc.stderr
+
+
+def test_check_config_prints_effective_config(tmp_path: Path) -> None:
+    """A valid file prints the effective config (defaults filled in) and exits 0."""
+    f = tmp_path / "ok.yaml"
+    f.write_text("upstream: http://a:1\ntimeouts: {connect: 500ms}\n")
+    proc = _check_config(f)
+    assert proc.returncode == 0
+    assert "connect: 500ms" in proc.stdout
+    assert "shutdown_grace: 30s" in proc.stdout
