@@ -86,9 +86,11 @@ def _index(rules: tuple[Rule, ...], phases: tuple[str, ...]) -> _Table:
     return table
 
 
-@dataclass(frozen=True, slots=True, kw_only=True)
+@dataclass(frozen=True, slots=True, kw_only=True, eq=False)
 class Profile:
-    """A loaded guideline profile (see auditproxy.profiles for loading YAML)."""
+    """A loaded guideline profile (see auditproxy.profiles for loading YAML).
+
+    Compared and hashed by identity, so it can key caches."""
 
     name: str
     version: str
