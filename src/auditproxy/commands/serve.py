@@ -38,6 +38,14 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--listen", metavar="H:P", help="traffic address (default 0.0.0.0:8080)")
     parser.add_argument("--admin", metavar="H:P", help="admin address (default 127.0.0.1:9464)")
     parser.add_argument("--record", metavar="DIR", help="record exchanges as JSONL into DIR")
+    parser.add_argument("--workers", metavar="N", type=_workers, default=1,
+                        help="worker processes sharing the port (default 1)")  # fmt: skip
+
+
+def _workers(value: str) -> int:
+    if not value.isdigit() or not 1 <= int(value) <= 256:
+        raise argparse.ArgumentTypeError(f"got {value!r}, expected an integer from 1 to 256")
+    return int(value)
 
 
 def flags_of(args: argparse.Namespace) -> dict[str, object]:
@@ -64,9 +72,14 @@ def loader_for(config: str | None, flags: dict[str, object]) -> Callable[[], Set
 
 def run(args: argparse.Namespace) -> int:
     config = getattr(args, "config", None) or os.environ.get("AUDITPROXY_CONFIG") or None
-    loader = loader_for(config, flags_of(args))
+    flags = flags_of(args)
+    loader = loader_for(config, flags)
     settings = loader()
     configure_logging(settings.log.level, settings.log.format)
+    if getattr(args, "workers", 1) > 1:
+        from auditproxy.workers import run_workers
+
+        return run_workers(settings, args.workers, config=config, flags=flags)
     asyncio.run(serve(settings, loader=loader))
     return 0
 
