@@ -8,6 +8,7 @@ SO_REUSEPORT balancing spreads them over both workers.
 from __future__ import annotations
 
 import json
+import os
 import signal
 import subprocess
 import sys
@@ -103,3 +104,27 @@ def test_workers_flag_rejects_bad_values(tmp_path: Path) -> None:
     assert "--workers" in r.stderr
     assert "'0'" in r.stderr
     assert "Traceback" not in r.stderr
+
+
+def test_a_crashed_worker_stops_the_group(tmp_path: Path) -> None:
+    """When one worker dies on its own, the parent stops the other and exits 1."""
+    up_port, listen, admin = free_port(), free_port(), free_port()
+    log = tmp_path / "proxy.log"
+    argv_flags = ("--upstream", f"http://127.0.0.1:{up_port}", "--listen", f"127.0.0.1:{listen}",
+                  "--admin", f"127.0.0.1:{admin}", "--workers", "2")  # fmt: skip
+    config = tmp_path / "empty.yaml"
+    config.write_text("timeouts: {shutdown_grace: 2s}\n")
+    with auditproxy_serve(log, config, *argv_flags) as proxy:
+        wait_until("both workers", lambda: len(log_events(log, "proxy_started")) == 2, proxy, 30)
+        victim = log_events(log, "proxy_started")[1]["pid"]
+        assert isinstance(victim, int)
+        os.kill(victim, signal.SIGKILL)
+        assert proxy.wait(30) == 1
+    (exited,) = log_events(log, "worker_exited")
+    assert exited["pid"] == victim
+    assert exited["exitcode"] == -signal.SIGKILL
+    stopped = log_events(log, "workers_stopped")
+    assert stopped
+    codes = stopped[0]["exitcodes"]
+    assert isinstance(codes, list)
+    assert codes.count(0) == 1  # the survivor stopped gracefully
