@@ -6,9 +6,13 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+import aiohttp
+
+from auditproxy.core.engine import Profile, audit
 from auditproxy.core.findings import Finding, RetryAdvice, Severity
 from auditproxy.core.model import Body, Exchange, RequestHead, ResponseHead, Timing
 from auditproxy.sinks.metrics import Metrics
+from auditproxy.sinks.recorder import Recorder
 
 DATA = Path(__file__).parent / "data"
 
@@ -138,3 +142,21 @@ async def capture(session: Any, base_url: str, name: str, *, secrets: bool = Tru
         request_id=name,
         timing=Timing(started=started, wait=0.001, upstream=0.002, total=0.002),
     )
+
+
+async def record_sample_traffic(
+    base_url: str, directory: Path, metrics: Metrics, profile: Profile
+) -> tuple[Path, list[list[dict[str, Any]]]]:
+    """Send the sample rows, record them as the proxy would; the file and the live findings."""
+    rec = Recorder(RecordSettings(dir=str(directory)), metrics, profile)
+    await rec.start()
+    live = []
+    async with aiohttp.ClientSession(auto_decompress=False) as session:
+        for name in SAMPLE_ROWS:
+            ex = await capture(session, base_url, name)
+            findings = audit(ex, profile)
+            live.append([f.as_dict() for f in findings])
+            await rec.submit(ex, findings, NEVER)
+    await rec.close()
+    assert rec.path is not None
+    return Path(rec.path), live

@@ -8,39 +8,12 @@ from pathlib import Path
 from typing import Any
 from xml.etree import ElementTree as ET
 
-import aiohttp
 import pytest
 
 from auditproxy.cli import main
-from auditproxy.core.engine import Profile, audit
+from auditproxy.core.engine import Profile
 from auditproxy.sinks.metrics import Metrics
-from auditproxy.sinks.recorder import Recorder
-from tests.recording.factories import (
-    DATA,
-    NEVER,
-    SAMPLE_ROWS,
-    SECRETS,
-    RecordSettings,
-    capture,
-)
-
-
-async def record_sample_traffic(
-    base_url: str, directory: Path, metrics: Metrics, profile: Profile
-) -> tuple[Path, list[list[dict[str, Any]]]]:
-    """Send the sample rows, record them as the proxy would; the file and the live findings."""
-    rec = Recorder(RecordSettings(dir=str(directory)), metrics, profile)
-    await rec.start()
-    live = []
-    async with aiohttp.ClientSession(auto_decompress=False) as session:
-        for name in SAMPLE_ROWS:
-            ex = await capture(session, base_url, name)
-            findings = audit(ex, profile)
-            live.append([f.as_dict() for f in findings])
-            await rec.submit(ex, findings, NEVER)
-    await rec.close()
-    assert rec.path is not None
-    return Path(rec.path), live
+from tests.recording.factories import DATA, SAMPLE_ROWS, SECRETS, record_sample_traffic
 
 
 @pytest.fixture
