@@ -1,7 +1,7 @@
 """Output formats of ``auditproxy audit``: text, json (SPEC §9), junit, sarif, markdown.
 
-Each formatter takes the audited exchanges and the ``--fail-on`` threshold and
-returns the whole document as a string.
+Each formatter takes the audited exchanges, the ``--fail-on`` threshold and the
+profile, and returns the whole document as a string.
 """
 
 from __future__ import annotations
@@ -13,7 +13,9 @@ from typing import Any
 from xml.etree import ElementTree as ET
 
 from auditproxy import __version__
+from auditproxy.core.engine import Profile
 from auditproxy.core.findings import Finding, Severity
+from auditproxy.core.report import Report, render_text
 from auditproxy.offline import Audited
 
 FAIL_ON = {"must": 3, "should": 2, "may": 1, "never": 99}
@@ -36,7 +38,7 @@ def summary(results: Sequence[Audited]) -> dict[str, Any]:
     }
 
 
-def to_json(results: Sequence[Audited], fail_on: str) -> str:
+def to_json(results: Sequence[Audited], fail_on: str, profile: Profile | None = None) -> str:
     doc = {
         "summary": summary(results),
         "exchanges": [
@@ -69,23 +71,19 @@ def _clip(text: str, width: int) -> str:
     return text if len(text) <= width else text[: width - 1] + "…"
 
 
-def to_text(results: Sequence[Audited], fail_on: str) -> str:
+def to_text(results: Sequence[Audited], fail_on: str, profile: Profile | None = None) -> str:
+    """One row per exchange, then the same compliance report as the live ``/-/report``."""
     rows = []
+    report = Report(profile)
     for r in results:
         rules = ", ".join(f"{f.rule}({f.severity.value})" for f in r.findings) or "ok"
         rows.append([_clip(r.source, 40), r.method, str(r.status), _clip(r.route, 32), rules])
-    s = summary(results)
+        report.add(r.exchange, r.findings, r.advice)
     out = _table(rows, ["SOURCE", "METHOD", "STATUS", "ROUTE", "FINDINGS"])
-    out += ["", f"{s['exchanges']} exchanges: {s['compliant']} compliant, "
-                f"{s['noncompliant']} non-compliant"]  # fmt: skip
-    if s["by_rule"]:
-        sev = {f.rule: f.severity.value for r in results for f in r.findings}
-        out += ["", *_table([[rule, sev[rule], str(n)] for rule, n in s["by_rule"].items()],
-                            ["RULE", "SEVERITY", "COUNT"])]  # fmt: skip
-    return "\n".join(out) + "\n"
+    return "\n".join(out) + "\n\n" + render_text(report.as_dict())
 
 
-def to_markdown(results: Sequence[Audited], fail_on: str) -> str:
+def to_markdown(results: Sequence[Audited], fail_on: str, profile: Profile | None = None) -> str:
     s = summary(results)
     out = [
         "# auditproxy audit",
@@ -112,7 +110,7 @@ def _md(text: str) -> str:
     return text.replace("|", "\\|").replace("\n", " ")
 
 
-def to_junit(results: Sequence[Audited], fail_on: str) -> str:
+def to_junit(results: Sequence[Audited], fail_on: str, profile: Profile | None = None) -> str:
     suite = ET.Element("testsuite", name="auditproxy", tests=str(len(results)))
     failures = 0
     for r in results:
@@ -148,7 +146,7 @@ def _location(source: str) -> dict[str, Any]:
     return loc
 
 
-def to_sarif(results: Sequence[Audited], fail_on: str) -> str:
+def to_sarif(results: Sequence[Audited], fail_on: str, profile: Profile | None = None) -> str:
     rules: dict[str, Finding] = {}
     for r in results:
         for f in r.findings:
@@ -195,7 +193,7 @@ def to_sarif(results: Sequence[Audited], fail_on: str) -> str:
     return json.dumps(doc, indent=2, ensure_ascii=False) + "\n"
 
 
-FORMATS: dict[str, Callable[[Sequence[Audited], str], str]] = {
+FORMATS: dict[str, Callable[[Sequence[Audited], str, Profile | None], str]] = {
     "text": to_text,
     "json": to_json,
     "junit": to_junit,

@@ -176,7 +176,8 @@ def test_junit_sarif_markdown_text(tmp_path: Path, capsys: pytest.CaptureFixture
     main(["audit", str(p)])
     text = capsys.readouterr().out
     assert "RFC9110-405-ALLOW(must)" in text
-    assert "2 exchanges: 1 compliant, 1 non-compliant" in text
+    assert "2 exchanges audited against profile digg" in text
+    assert "1 compliant (50.0%), 1 non-compliant (50.0%)" in text
 
 
 def test_config_overrides_rules(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:

@@ -79,7 +79,7 @@ def run(args: argparse.Namespace) -> int:
                 bar.tick(len(results))
     if bar is not None:
         bar.clear()
-    text = FORMATS[args.format](results, args.fail_on)
+    text = FORMATS[args.format](results, args.fail_on, ctx.profile)
     if args.output:
         try:
             with open(args.output, "w", encoding="utf-8") as fh:
