@@ -20,10 +20,10 @@ import json
 import os
 import time
 from collections.abc import AsyncIterator, Awaitable, Callable
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, cast
 
 import structlog
-from aiohttp import hdrs, web
+from aiohttp import ClientResponse, hdrs, web
 from aiohttp.streams import StreamReader
 from multidict import CIMultiDict
 from yarl import URL
@@ -51,6 +51,9 @@ STANDARD_METHODS = frozenset(
     {"GET", "HEAD", "POST", "PUT", "PATCH", "DELETE", "OPTIONS", "TRACE", "CONNECT"}
 )
 ANNOTATION_MAX = 512
+# Length-delimited bodies up to this size are read whole and sent with the head in
+# one write (fewer syscalls); larger or chunked bodies stream chunk by chunk.
+SMALL_BODY = 16 * 1024
 PROBLEM_TYPE = "urn:auditproxy:problem:"
 
 
@@ -109,20 +112,33 @@ def new_traceparent() -> str:
     return f"00-{os.urandom(16).hex()}-{os.urandom(8).hex()}-01"
 
 
-class _TransparentResponse(web.StreamResponse):
-    """A StreamResponse that does not invent ``Server`` or ``Content-Type`` fields the
-    upstream did not send (aiohttp adds both by default). ``Date`` is still added
-    when absent, as RFC 9110 §6.6.1 requires of an origin-facing proxy response."""
+class _Transparent:
+    """Do not invent ``Server`` or ``Content-Type`` fields the upstream did not send
+    (aiohttp adds both by default). ``Date`` is still added when absent, as RFC 9110
+    §6.6.1 requires; the audit sees the upstream's own head anyway."""
 
     _keep_server = False
     _keep_content_type = False
 
     async def _prepare_headers(self) -> None:
-        await super()._prepare_headers()
+        await super()._prepare_headers()  # type: ignore[misc]
+        headers = cast(web.StreamResponse, self).headers
         if not self._keep_server:
-            self._headers.popall(hdrs.SERVER, None)
+            headers.popall(hdrs.SERVER, None)
         if not self._keep_content_type:
-            self._headers.popall(hdrs.CONTENT_TYPE, None)
+            headers.popall(hdrs.CONTENT_TYPE, None)
+
+
+class _TransparentResponse(_Transparent, web.StreamResponse):
+    """Streams the body chunk by chunk as it arrives."""
+
+
+class _TransparentFullResponse(_Transparent, web.Response):
+    """A small body with a known length, sent together with the head in one write."""
+
+
+def _has_body(request: web.Request, status: int) -> bool:
+    return request.method != "HEAD" and status >= 200 and status not in (204, 304)
 
 
 def annotation(findings: tuple[Finding, ...]) -> str:
@@ -293,6 +309,9 @@ class _State:
                 head_findings = self._audit(up_head, "upstream", None, phase="head")
                 if head_findings:
                     resp_headers.append(("X-Audit-Findings", annotation(head_findings)))
+            length = upstream.content_length
+            if length is not None and length <= SMALL_BODY and _has_body(request, upstream.status):
+                return await self._reply_small(upstream, up_head, resp_headers, t_send)
             resp = _TransparentResponse(
                 status=upstream.status,
                 reason=upstream.reason,
@@ -337,6 +356,37 @@ class _State:
             return resp
         finally:
             upstream.release()
+
+    async def _reply_small(
+        self,
+        upstream: ClientResponse,
+        up_head: ResponseHead,
+        resp_headers: list[tuple[str, str]],
+        t_send: float,
+    ) -> web.StreamResponse:
+        """Read a small, length-delimited body whole, then answer in one write."""
+        try:
+            data = await upstream.read()
+        except Exception as exc:
+            return await self._failed_before_reply(exc)
+        self.t_upstream = _perf() - t_send
+        self.resp_tap.feed(data)
+        resp = _TransparentFullResponse(
+            status=upstream.status,
+            reason=upstream.reason,
+            headers=CIMultiDict(resp_headers),
+            body=data,
+        )
+        resp._keep_server = hdrs.SERVER in upstream.headers
+        resp._keep_content_type = hdrs.CONTENT_TYPE in upstream.headers
+        aborted = False
+        try:
+            await resp.prepare(self.request)
+            await resp.write_eof()
+        except Exception:
+            aborted = True
+        await self.finish(up_head, "upstream", resp_aborted=aborted)
+        return resp
 
     async def _failed_before_reply(self, exc: Exception) -> web.StreamResponse:
         tap_error = self.req_tap.error

@@ -279,14 +279,29 @@ async def test_slow_upstream_gives_504_problem(
 async def test_truncated_upstream_body_aborts_client(
     raw_upstream: RawUpstream, make_proxy: ProxyFactory
 ) -> None:
-    """An upstream that closes mid-body makes the proxy abort the client connection."""
+    """An upstream that closes mid-body after bytes were sent makes the proxy abort the client."""
     raw_upstream.responses["/cut"] = (
-        b"HTTP/1.1 200 OK\r\nContent-Type: text/plain\r\nContent-Length: 1000\r\n\r\n" + b"a" * 10
+        b"HTTP/1.1 200 OK\r\nContent-Type: text/plain\r\nContent-Length: 100000\r\n\r\n" + b"a" * 10
     )
     proxy = await make_proxy(raw_upstream.url)
     async with aiohttp.ClientSession() as s, s.get(f"{proxy.url}/cut") as r:
         with pytest.raises(aiohttp.ClientPayloadError):
             await r.read()
+    assert proxy.sample("auditproxy_upstream_errors_total", {"route": "/cut", "kind": "reset"}) == 1
+
+
+async def test_truncated_small_body_gives_502(
+    raw_upstream: RawUpstream, make_proxy: ProxyFactory
+) -> None:
+    """A small body cut short before anything reached the client gives 502 (kind=reset)."""
+    raw_upstream.responses["/cut"] = (
+        b"HTTP/1.1 200 OK\r\nContent-Type: text/plain\r\nContent-Length: 1000\r\n\r\n" + b"a" * 10
+    )
+    proxy = await make_proxy(raw_upstream.url)
+    async with aiohttp.ClientSession() as s, s.get(f"{proxy.url}/cut") as r:
+        doc = await r.json(content_type=None)
+    assert r.status == 502
+    assert doc["type"].endswith("upstream-reset")
     assert proxy.sample("auditproxy_upstream_errors_total", {"route": "/cut", "kind": "reset"}) == 1
 
 
