@@ -62,8 +62,10 @@ def _sniff(path: str) -> str:
     try:
         obj = json.loads(first)
     except ValueError:
-        # A pretty-printed document starts with "{" alone or with a partial object.
-        return "har" if first.startswith(b"{") and b'"request"' not in first else "jsonl"
+        # A pretty-printed HAR starts with "{" alone or with the "log" member; anything
+        # else that does not parse is a (torn or malformed) JSONL line.
+        compact = first.replace(b" ", b"").replace(b"\t", b"")
+        return "har" if compact == b"{" or compact.startswith(b'{"log"') else "jsonl"
     return "har" if isinstance(obj, dict) and "log" in obj else "jsonl"
 
 

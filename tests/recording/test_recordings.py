@@ -65,3 +65,12 @@ def test_missing_file_is_a_problem(tmp_path: Path) -> None:
     (problem,) = list(read_recording(str(tmp_path / "nope.jsonl")))
     assert isinstance(problem, Problem)
     assert "cannot read" in problem.message
+
+
+def test_single_torn_line_is_still_jsonl(tmp_path: Path) -> None:
+    """A file holding only a torn line is read as JSONL: one warning, no error."""
+    p = tmp_path / "r.jsonl"
+    p.write_text('{"startedDateTime": "2024-06-0')
+    (problem,) = list(read_recording(str(p)))
+    assert isinstance(problem, Problem)
+    assert problem.fatal is False
