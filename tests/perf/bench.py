@@ -7,7 +7,7 @@ One command, from the repository root::
     .venv/bin/python tests/perf/bench.py --profile proxy.pstats   # cProfile the proxy
 
 It starts the sample upstream (``GET /bench/small`` ~200 B, ``/bench/large``
-~64 KiB), the naive pass-through (``naive_proxy.py``) and ``auditproxy serve``
+just under 64 KiB), the naive pass-through (``naive_proxy.py``) and ``auditproxy serve``
 (metrics, classification and JSON logging at the default level, written to a
 file) on 127.0.0.1, pins them with ``taskset`` (proxies on CPU 1, upstream and
 ``wrk`` on CPU 0), runs ``wrk --latency`` against each target in turn, and
@@ -158,12 +158,14 @@ class Fleet:
         self.pin = pin
         self.servers: list[Server] = []
 
-    def start(self, name: str, cmd: Sequence[str], url: str, cpu: int) -> Server:
+    def start(self, name: str, cmd: Sequence[str], url: str, cpu: int,
+              env: dict[str, str] | None = None) -> Server:  # fmt: skip
         log = self.workdir / f"{name}.log"
         full = ["taskset", "-c", str(cpu), *cmd] if self.pin else list(cmd)
         with log.open("wb") as fh:
             proc = subprocess.Popen(full, stdout=fh, stderr=subprocess.STDOUT, cwd=ROOT,
-                                    stdin=subprocess.DEVNULL)  # fmt: skip
+                                    stdin=subprocess.DEVNULL,
+                                    env={**os.environ, **(env or {})})  # fmt: skip
         server = Server(name, url, proc, log)
         self.servers.append(server)
         return server
@@ -286,7 +288,7 @@ def render(summaries: list[Summary], args: argparse.Namespace, pin: bool) -> str
     for size in args.sizes:
         naive = by.get((size, "naive"))
         direct = by.get((size, "direct"))
-        for name in [t for t in ("auditproxy", "auditproxy-record") if (size, t) in by]:
+        for name in [t for t in args.targets if t.startswith("auditproxy") and (size, t) in by]:
             s = by[(size, name)]
             if naive and naive.rps:
                 ratio = s.rps / naive.rps
@@ -295,7 +297,7 @@ def render(summaries: list[Summary], args: argparse.Namespace, pin: bool) -> str
                              f"({verdict} target {TARGET:.2f})")  # fmt: skip
                 cpu = s.cpu_us_per_req - naive.cpu_us_per_req
                 lines.append(f"cpu {name}-naive {size}: {cpu:+,.0f} µs/req")
-        for name in ("naive", "auditproxy", "auditproxy-record"):
+        for name in [t for t in args.targets if t != "direct"]:
             s = by.get((size, name))
             if s and direct and direct.rps:
                 lines.append(f"ratio {name}/direct {size}: {s.rps / direct.rps:.2f}")
@@ -327,9 +329,12 @@ def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
     p.add_argument("--json", type=Path, help="also write the results as JSON to this file")
     p.add_argument("--profile", type=Path, metavar="PSTATS",
                    help="run auditproxy under cProfile and write its stats here")  # fmt: skip
-    p.add_argument(
-        "--keep-logs", action="store_true", help="keep the servers' logs and print where"
-    )
+    p.add_argument("--proxy-env", action="append", default=[], metavar="KEY=VALUE",
+                   help="extra environment for every auditproxy target (repeatable)")  # fmt: skip
+    p.add_argument("--variant", action="append", default=[], metavar="NAME:KEY=VALUE[,...]",
+                   help="also measure auditproxy with this extra environment, as target "
+                   "auditproxy-NAME (e.g. quiet:AUDITPROXY_LOG_LEVEL=warning)")  # fmt: skip
+    p.add_argument("--keep-logs", action="store_true", help="keep the servers' logs")
     args = p.parse_args(argv)
     args.sizes = [s for s in args.sizes.split(",") if s]
     args.targets = [t for t in args.targets.split(",") if t]
@@ -341,11 +346,30 @@ def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
             p.error(f"--targets: unknown target {t!r} (expected direct, naive, auditproxy)")
     if args.record:
         args.targets.append("auditproxy-record")
+    args.proxy_env = _env_pairs(p, "--proxy-env", args.proxy_env)
+    args.variant_env = {}
+    for item in args.variant:
+        name, sep, pairs = item.partition(":")
+        if not sep or not re.fullmatch(r"[a-z0-9-]+", name):
+            p.error(f"--variant: {item!r} is not NAME:KEY=VALUE[,KEY=VALUE]")
+        target = f"auditproxy-{name}"
+        args.variant_env[target] = _env_pairs(p, "--variant", pairs.split(","))
+        args.targets.append(target)
+    args.targets = [t for t in ("direct", "naive") if t in args.targets] + [
+        t for t in args.targets if t.startswith("auditproxy")
+    ]
     if args.duration <= 0 or args.duration > 600:
         p.error(f"--duration: {args.duration} must be in (0, 600] seconds")
     if not 1 <= args.repeat <= 20:
         p.error(f"--repeat: {args.repeat} must be 1..20")
     return args
+
+
+def _env_pairs(p: argparse.ArgumentParser, flag: str, items: list[str]) -> dict[str, str]:
+    for item in items:
+        if "=" not in item:
+            p.error(f"{flag}: {item!r} is not KEY=VALUE")
+    return dict(item.split("=", 1) for item in items)
 
 
 def _auditproxy_cmd(upstream: str, port: int, admin: int, record: Path | None,
@@ -418,17 +442,16 @@ def _bench(args: argparse.Namespace, wrk: str, pin: bool, fleet: Fleet, work: Pa
             "naive", [sys.executable, str(HERE / "naive_proxy.py"), "--upstream", upstream.url,
                       "--port", str(port)], f"http://127.0.0.1:{port}", args.proxy_cpu,
         )  # fmt: skip
-    for name in ("auditproxy", "auditproxy-record"):
-        if name in args.targets:
-            port, admin = free_port(), free_port()
-            record = work / "recordings" if name == "auditproxy-record" else None
-            profile = args.profile.resolve() if args.profile and name == "auditproxy" else None
-            servers[name] = fleet.start(
-                name, _auditproxy_cmd(upstream.url, port, admin, record, profile),
-                f"http://127.0.0.1:{port}", args.proxy_cpu,
-            )  # fmt: skip
-    targets = [t for t in ("direct", "naive", "auditproxy", "auditproxy-record")
-               if t in args.targets]  # fmt: skip
+    for name in [t for t in args.targets if t.startswith("auditproxy")]:
+        port, admin = free_port(), free_port()
+        record = work / "recordings" if name == "auditproxy-record" else None
+        profile = args.profile.resolve() if args.profile and name == "auditproxy" else None
+        servers[name] = fleet.start(
+            name, _auditproxy_cmd(upstream.url, port, admin, record, profile),
+            f"http://127.0.0.1:{port}", args.proxy_cpu,
+            env={**args.proxy_env, **args.variant_env.get(name, {})},
+        )  # fmt: skip
+    targets = ["direct", *[t for t in args.targets if t != "direct"]]
     for t in targets:
         fleet.wait_ready(servers[t])
     # Same bytes through every path before any load.
