@@ -322,6 +322,9 @@ def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
                    help="comma list of direct,naive,auditproxy")  # fmt: skip
     p.add_argument("--record", action="store_true",
                    help="also measure auditproxy with recording on")  # fmt: skip
+    p.add_argument("--classify-off", action="store_true",
+                   help="also measure auditproxy with every rule disabled in its config "
+                   "(target auditproxy-noclassify: the classification's cost)")  # fmt: skip
     p.add_argument("--warmup", type=float, default=1.0, help="warm-up seconds per target (0: off)")
     p.add_argument("--proxy-cpu", type=int, default=1)
     p.add_argument("--load-cpu", type=int, default=0)
@@ -346,6 +349,8 @@ def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
             p.error(f"--targets: unknown target {t!r} (expected direct, naive, auditproxy)")
     if args.record:
         args.targets.append("auditproxy-record")
+    if args.classify_off:
+        args.targets.append("auditproxy-noclassify")
     args.proxy_env = _env_pairs(p, "--proxy-env", args.proxy_env)
     args.variant_env = {}
     for item in args.variant:
@@ -372,8 +377,18 @@ def _env_pairs(p: argparse.ArgumentParser, flag: str, items: list[str]) -> dict[
     return dict(item.split("=", 1) for item in items)
 
 
+def _no_rules_config(work: Path) -> Path:
+    """A config file that switches off every rule of the built-in profile."""
+    from auditproxy.profiles import load_profile
+
+    path = work / "no-rules.yaml"
+    lines = ["rules:"] + [f'  "{r.id}": {{enabled: false}}' for r in load_profile("digg").rules]
+    path.write_text("\n".join(lines) + "\n")
+    return path
+
+
 def _auditproxy_cmd(upstream: str, port: int, admin: int, record: Path | None,
-                    profile: Path | None) -> list[str]:  # fmt: skip
+                    profile: Path | None, config: Path | None = None) -> list[str]:  # fmt: skip
     py = [sys.executable]
     if profile is not None:
         py += ["-m", "cProfile", "-o", str(profile)]
@@ -381,6 +396,8 @@ def _auditproxy_cmd(upstream: str, port: int, admin: int, record: Path | None,
            "--listen", f"127.0.0.1:{port}", "--admin", f"127.0.0.1:{admin}"]  # fmt: skip
     if record is not None:
         cmd += ["--record", str(record)]
+    if config is not None:
+        cmd += ["--config", str(config)]
     return cmd
 
 
@@ -446,8 +463,9 @@ def _bench(args: argparse.Namespace, wrk: str, pin: bool, fleet: Fleet, work: Pa
         port, admin = free_port(), free_port()
         record = work / "recordings" if name == "auditproxy-record" else None
         profile = args.profile.resolve() if args.profile and name == "auditproxy" else None
+        config = _no_rules_config(work) if name == "auditproxy-noclassify" else None
         servers[name] = fleet.start(
-            name, _auditproxy_cmd(upstream.url, port, admin, record, profile),
+            name, _auditproxy_cmd(upstream.url, port, admin, record, profile, config),
             f"http://127.0.0.1:{port}", args.proxy_cpu,
             env={**args.proxy_env, **args.variant_env.get(name, {})},
         )  # fmt: skip
