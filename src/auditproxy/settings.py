@@ -499,7 +499,14 @@ def load_settings(
             source, "upstream", "missing, expected a URL like http://127.0.0.1:8000 "
             "(or a routes: list; or --upstream / AUDITPROXY_UPSTREAM)"
         )  # fmt: skip
-    return dataclasses.replace(settings, config_file=config_file)
+    profile = settings.profile
+    if config_file and "profile" in raw and "profile" not in overrides:
+        # Like Prometheus' rule_files: a relative profile folder in a config file is
+        # relative to that file, so the file works from any working directory.
+        candidate = Path(config_file).parent / profile
+        if not Path(profile).is_absolute() and candidate.exists():
+            profile = str(candidate)
+    return dataclasses.replace(settings, config_file=config_file, profile=profile)
 
 
 def as_dict(obj: Any) -> Any:
