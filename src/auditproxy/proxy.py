@@ -44,7 +44,6 @@ if TYPE_CHECKING:
     from auditproxy.app import ProxyContext, Route, Runtime
 
 log = structlog.get_logger("auditproxy")
-_bind = structlog.contextvars.bind_contextvars
 _perf = time.perf_counter
 
 STANDARD_METHODS = frozenset(
@@ -177,7 +176,6 @@ async def _proxy(ctx: ProxyContext, rt: Runtime, request: web.Request) -> web.St
     traceparent = headers.get("traceparent", "")
     if not valid_traceparent(traceparent):
         traceparent = new_traceparent()
-    _bind(request_id=request_id)
     state = _State(ctx, rt, request, request_id, traceparent, t0, started)
 
     # 1 prepare
@@ -425,7 +423,13 @@ class _State:
         label = self.rt.labeler.label(self.request.path)
         with contextlib.suppress(Exception):  # metrics must never fail a request
             self.ctx.metrics.upstream_errors.labels(label, err.kind).inc()
-        log.warning("upstream_error", kind=err.kind, detail=err.detail, route=label)
+        log.warning(
+            "upstream_error",
+            kind=err.kind,
+            detail=err.detail,
+            route=label,
+            request_id=self.request_id,
+        )
         return err
 
     async def problem(
@@ -518,7 +522,7 @@ class _State:
             findings = engine.audit(exchange, profile)
             advice = engine.retry_advice(exchange, profile)
         except Exception as exc:
-            _sink_failed(ctx, "audit", exc)
+            _sink_failed(ctx, "audit", exc, self.request_id)
             return
         method = exchange.request.method
         method_label = method if method in STANDARD_METHODS else "OTHER"
@@ -531,7 +535,7 @@ class _State:
                 overhead_seconds=max(0.0, total - (up or 0.0)),
             )
         except Exception as exc:
-            _sink_failed(ctx, "metrics", exc)
+            _sink_failed(ctx, "metrics", exc, self.request_id)
         try:
             ctx.log_sink.emit(
                 exchange,
@@ -541,14 +545,14 @@ class _State:
                 upstream_ms=None if up is None else up * 1000,
             )
         except Exception as exc:
-            _sink_failed(ctx, "log", exc)
+            _sink_failed(ctx, "log", exc, self.request_id)
         if findings:
             _remember(ctx, exchange, findings, method_label)
         if ctx.report is not None:
             try:
                 ctx.report.add(exchange, findings, advice)
             except Exception as exc:
-                _sink_failed(ctx, "report", exc)
+                _sink_failed(ctx, "report", exc, self.request_id)
         if ctx.recorder is not None:
             await _record(ctx, exchange, findings, advice)
 
@@ -560,7 +564,7 @@ async def _record(
         assert ctx.recorder is not None
         await ctx.recorder.submit(exchange, findings, advice)
     except Exception as exc:
-        _sink_failed(ctx, "recorder", exc)
+        _sink_failed(ctx, "recorder", exc, exchange.request_id)
 
 
 def _remember(
@@ -580,10 +584,12 @@ def _remember(
         ctx.recent.append(item)
 
 
-def _sink_failed(ctx: ProxyContext, sink: str, exc: Exception) -> None:
+def _sink_failed(ctx: ProxyContext, sink: str, exc: Exception, request_id: str) -> None:
     ctx.sink_errors += 1
     with contextlib.suppress(Exception):  # logging itself broke
-        log.error("sink_failed", sink=sink, error=f"{type(exc).__name__}: {exc}")
+        log.error(
+            "sink_failed", sink=sink, error=f"{type(exc).__name__}: {exc}", request_id=request_id
+        )
 
 
 def _abort(request: web.Request) -> None:

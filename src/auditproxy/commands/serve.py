@@ -25,6 +25,7 @@ from aiohttp.web_protocol import RequestHandler, RequestPayloadError
 from aiohttp.web_request import BaseRequest
 from prometheus_client import CollectorRegistry
 
+from auditproxy import logconfig
 from auditproxy.app import ProxyContext, build_runtime, make_admin_app, make_proxy_app
 from auditproxy.logconfig import configure_logging
 from auditproxy.settings import Settings, load_settings
@@ -262,3 +263,4 @@ async def serve(
         await runner.cleanup()  # stop accepting, drain in-flight, close session/recorder
         await admin_runner.cleanup()
         log.info("proxy_stopped")
+        logconfig.flush()
