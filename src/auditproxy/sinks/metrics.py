@@ -6,6 +6,8 @@ admin server exposes it with prometheus-client's own exposition.
 
 from __future__ import annotations
 
+from typing import Any
+
 from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram
 
 from auditproxy.core.findings import Finding, Severity
@@ -14,6 +16,7 @@ from auditproxy.core.model import Exchange
 _LATENCY_BUCKETS = (
     0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0,
 )  # fmt: skip
+_COUNTS = (Severity.MUST, Severity.SHOULD)
 _OVERHEAD_BUCKETS = (
     0.00005, 0.0001, 0.00025, 0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1,
 )  # fmt: skip
@@ -106,6 +109,15 @@ class Metrics:
         for reason in ("queue_full", "write_error"):
             self.recorder_dropped.labels(reason=reason)
 
+        # Bound children per label tuple: ``labels()`` takes a lock and validates
+        # its arguments on every call; these dicts only grow with the (bounded)
+        # label combinations. A child stays valid in multiprocess mode too.
+        self._requests: dict[tuple[str, str, str, str], Any] = {}
+        self._findings: dict[tuple[str, str, str, str, str, str], Any] = {}
+        self._status: dict[tuple[str, str, str, str], Any] = {}
+        self._missing: dict[tuple[str, str, str, str, str], Any] = {}
+        self._upstream: dict[tuple[str, str], Any] = {}
+
     def observe(
         self,
         exchange: Exchange,
@@ -120,16 +132,34 @@ class Metrics:
         status = str(exchange.response.status)
         compliant = "true"
         for f in findings:
-            self.findings.labels(f.rule, f.severity.value, route, method_label, status,
-                                 exchange.origin).inc()  # fmt: skip
-            if f.severity in (Severity.MUST, Severity.SHOULD):
+            fkey = (f.rule, f.severity.value, route, method_label, status, exchange.origin)
+            child = self._findings.get(fkey)
+            if child is None:
+                child = self._findings[fkey] = self.findings.labels(*fkey)
+            child.inc()
+            if f.severity in _COUNTS:
                 compliant = "false"
                 if f.category == "status":
-                    self.noncompliant_status.labels(f.rule, route, method_label, status).inc()
+                    skey = (f.rule, route, method_label, status)
+                    child = self._status.get(skey)
+                    if child is None:
+                        child = self._status[skey] = self.noncompliant_status.labels(*skey)
+                    child.inc()
                 elif f.category == "missing_header" and f.header:
-                    self.missing_headers.labels(f.header, f.rule, route, method_label,
-                                                status).inc()  # fmt: skip
-        self.requests.labels(route, method_label, status, compliant).inc()
+                    mkey = (f.header, f.rule, route, method_label, status)
+                    child = self._missing.get(mkey)
+                    if child is None:
+                        child = self._missing[mkey] = self.missing_headers.labels(*mkey)
+                    child.inc()
+        rkey = (route, method_label, status, compliant)
+        child = self._requests.get(rkey)
+        if child is None:
+            child = self._requests[rkey] = self.requests.labels(*rkey)
+        child.inc()
         if upstream_seconds is not None:
-            self.upstream_duration.labels(route, method_label).observe(upstream_seconds)
+            ukey = (route, method_label)
+            child = self._upstream.get(ukey)
+            if child is None:
+                child = self._upstream[ukey] = self.upstream_duration.labels(*ukey)
+            child.observe(upstream_seconds)
         self.proxy_overhead.observe(overhead_seconds)
