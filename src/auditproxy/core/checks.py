@@ -41,30 +41,39 @@ _UNSET = object()
 
 
 class Ctx:
-    """One exchange as the checks see it, with per-exchange caches (built lazily)."""
+    """One exchange as the checks see it. The response headers are indexed once
+    by lower-case name; the media type and the parsed JSON body are computed on
+    first use and shared by every check of the exchange."""
 
-    __slots__ = ("_headers", "_json", "ex", "method", "profile", "status")
+    __slots__ = ("_json", "_media_type", "ex", "h", "method", "profile", "status")
 
     def __init__(self, ex: Exchange, profile: Profile) -> None:
         self.ex = ex
         self.profile = profile
         self.status = ex.response.status
         self.method = ex.request.method
-        self._headers: dict[str, list[str]] | None = None
+        h: dict[str, list[str]] = {}
+        for k, v in ex.response.headers:
+            values = h.get(k)
+            if values is None:
+                lk = k.lower()
+                values = h.get(lk)
+                if values is None:
+                    values = h[lk] = []
+            values.append(v)
+        self.h = h
+        self._media_type: str | None = None
         self._json: object = _UNSET
 
     def headers(self) -> dict[str, list[str]]:
         """Response headers by lower-case name (built once per exchange)."""
-        h = self._headers
-        if h is None:
-            h = {}
-            for k, v in self.ex.response.headers:
-                h.setdefault(k.lower(), []).append(v)
-            self._headers = h
-        return h
+        return self.h
 
     def header(self, name: str) -> str | None:
-        values = self.headers().get(name.lower())
+        """The first value of response header ``name`` (fastest with a lower-case name)."""
+        values = self.h.get(name)
+        if values is None and not name.islower():
+            values = self.h.get(name.lower())
         return values[0] if values else None
 
     def request_header(self, name: str) -> str | None:
@@ -72,7 +81,10 @@ class Ctx:
 
     @property
     def media_type(self) -> str:
-        return media_type(self.header("content-type"))
+        mt = self._media_type
+        if mt is None:
+            mt = self._media_type = media_type(self.header("content-type"))
+        return mt
 
     @property
     def body_size(self) -> int:
@@ -81,22 +93,30 @@ class Ctx:
     def json_body(self) -> tuple[bool | None, object]:
         """(True, doc) when the body parses, (False, error) when it does not,
         (None, None) when it cannot be judged: empty, truncated sample, or a
-        content coding (gzip, br) the sample is still wrapped in."""
+        content coding (gzip, br) the sample is still wrapped in. Parsed at
+        most once per exchange."""
         cached = self._json
         if cached is _UNSET:
             cached = self._parse_json()
             self._json = cached
         return cached  # type: ignore[return-value]
 
-    def _parse_json(self) -> tuple[bool | None, object]:
+    def judgeable_json(self) -> bytes | None:
+        """The complete, identity-coded body sample, or ``None`` when it cannot be judged."""
         body = self.ex.response_body
         if body.size == 0 or body.truncated:
-            return (None, None)
+            return None
         coding = self.header("content-encoding")
         if coding is not None and coding.strip().lower() not in ("", "identity"):
+            return None
+        return body.sample
+
+    def _parse_json(self) -> tuple[bool | None, object]:
+        sample = self.judgeable_json()
+        if sample is None:
             return (None, None)
         try:
-            return (True, json.loads(body.sample, parse_constant=_reject_constant))
+            return (True, json.loads(sample, parse_constant=_reject_constant))
         except (ValueError, UnicodeDecodeError, RecursionError) as exc:
             return (False, exc)
 
@@ -209,7 +229,7 @@ def imf_fixdate(ctx: Ctx, *, header: str) -> Hit:
 def rfc3339_header_date(ctx: Ctx, *, headers: Sequence[str] = ("Date", "Expires")) -> Hit:
     """One of ``headers`` carries an RFC 3339 timestamp (the profile's wording)."""
     for name in headers:
-        value = ctx.header(name)
+        value = ctx.header(name.lower())
         if value is not None and is_rfc3339(value):
             return {"_header": name, "value": value[:80]}
     return _PASS
@@ -225,7 +245,7 @@ def retry_after_syntax(ctx: Ctx) -> Hit:
 
 def etag_syntax(ctx: Ctx) -> Hit:
     """ETag is not one (optionally weak) quoted entity-tag."""
-    values = ctx.headers().get("etag")
+    values = ctx.h.get("etag")
     if not values:
         return _PASS
     if len(values) == 1 and is_entity_tag(values[0]):
@@ -235,7 +255,7 @@ def etag_syntax(ctx: Ctx) -> Hit:
 
 def location_syntax(ctx: Ctx) -> Hit:
     """Location is not a valid URI-reference."""
-    values = ctx.headers().get("location")
+    values = ctx.h.get("location")
     if not values:
         return _PASS
     if len(values) == 1 and is_uri_reference(values[0]):
@@ -277,10 +297,65 @@ def no_content(ctx: Ctx) -> Hit:
     return {"size": size} if size > 0 else _PASS
 
 
-def json_parse(ctx: Ctx) -> Hit:
-    """A body declared as JSON does not parse (never judged on a truncated sample)."""
+_JSON_WS = b" \t\n\r"
+# First byte of a JSON text -> the bytes its last non-space byte may be.
+_JSON_ENDS = {
+    **{ord(c): b"0123456789" for c in "-0123456789"},
+    ord("{"): b"}",
+    ord("["): b"]",
+    ord('"'): b'"',
+    ord("t"): b"e",
+    ord("f"): b"e",
+    ord("n"): b"l",
+}
+
+
+def json_framing_error(sample: bytes) -> str | None:
+    """Why ``sample`` cannot be one JSON text, judged by its first and last
+    non-space bytes only (for example an HTML page, or an object cut short);
+    ``None`` when they fit. Never flags what ``json.loads`` would accept: UTF-8
+    BOM skipped, UTF-16/32 and non-ASCII starts not judged."""
+    i, j = 0, len(sample) - 1
+    if sample.startswith(b"\xef\xbb\xbf"):
+        i = 3
+    if b"\x00" in sample[i : i + 4]:
+        return None  # UTF-16/32: json.loads detects and decodes these
+    while i <= j and sample[i] in _JSON_WS:
+        i += 1
+    while j >= i and sample[j] in _JSON_WS:
+        j -= 1
+    if i > j:
+        return "no JSON value"
+    first = sample[i]
+    if first >= 0x80:
+        return None
+    ends = _JSON_ENDS.get(first)
+    if ends is None:
+        return f"starts with {sample[i : i + 1].decode('latin-1')!r}"
+    if i == j and first not in b"0123456789":
+        return "cut short"  # one byte is a JSON text only as a digit
+    if sample[j] not in ends:
+        return f"ends with {sample[j : j + 1].decode('latin-1')!r}"
+    return None
+
+
+def json_parse(ctx: Ctx, *, max_bytes: int = 16384) -> Hit:
+    """A body declared as JSON does not parse (never judged on a truncated sample).
+
+    Bodies larger than ``max_bytes`` are not parsed (that costs about 7 µs per
+    KiB); they get only a framing check of their first and last bytes, which
+    catches HTML error pages and cut-off documents but not errors in between.
+    ``max_bytes: 0`` parses every body."""
     if not is_json_media_type(ctx.media_type):
         return _PASS
+    if 0 < max_bytes < ctx.ex.response_body.size:
+        sample = ctx.judgeable_json()
+        if sample is None:
+            return _PASS
+        reason = json_framing_error(sample)
+        if reason is None:
+            return _PASS
+        return {"error": f"{reason}; only the framing of bodies over {max_bytes} bytes is checked"}
     ok, err = ctx.json_body()
     if ok is False:
         return {"error": str(err)[:120]}

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
+from functools import partial
 from typing import Any, Literal
 
 from auditproxy.core.checks import CHECKS, Ctx, Hit
@@ -67,23 +68,49 @@ class Rule:
 @dataclass(frozen=True, slots=True)
 class _Bound:
     rule: Rule
-    fn: Callable[..., Hit]
-    params: Mapping[str, Any]
+    call: Callable[[Ctx], Hit]  # the check with the rule's parameters bound
 
 
-_Table = dict[int, tuple[_Bound, ...]]
+def _bind(rule: Rule) -> _Bound:
+    fn = CHECKS[rule.check].fn
+    params = dict(rule.params)
+    if isinstance(params.get("header"), str):
+        # looked up in the lower-cased header index; messages use rule.header
+        params["header"] = params["header"].lower()
+    return _Bound(rule, partial(fn, **params) if params else fn)
 
 
-def _index(rules: tuple[Rule, ...], phases: tuple[str, ...]) -> _Table:
-    bound = [
-        _Bound(r, CHECKS[r.check].fn, dict(r.params))
-        for r in rules
-        if r.enabled and r.phase in phases
-    ]
-    table: _Table = {}
-    for key in (*range(_LOW, _HIGH + 1), -1):
-        table[key] = tuple(b for b in bound if b.rule.statuses is None or key in b.rule.statuses)
-    return table
+# Methods whose (status, method) check lists are precomputed on first use; any
+# other method filters the status's list per exchange (no unbounded cache).
+_CACHED_METHODS = frozenset(
+    {"GET", "HEAD", "POST", "PUT", "PATCH", "DELETE", "OPTIONS", "TRACE", "CONNECT"}
+)
+
+
+class _Table:
+    """The bound checks of one phase, by status and (status, method)."""
+
+    __slots__ = ("by_method", "by_status")
+
+    def __init__(self, rules: tuple[Rule, ...], phases: tuple[str, ...]) -> None:
+        bound = [_bind(r) for r in rules if r.enabled and r.phase in phases]
+        self.by_status: dict[int, tuple[_Bound, ...]] = {}
+        for key in (*range(_LOW, _HIGH + 1), -1):
+            self.by_status[key] = tuple(
+                b for b in bound if b.rule.statuses is None or key in b.rule.statuses
+            )
+        self.by_method: dict[tuple[int, str], tuple[_Bound, ...]] = {}
+
+    def checks(self, status: int, method: str) -> tuple[_Bound, ...]:
+        key = status if _LOW <= status <= _HIGH else -1
+        found = self.by_method.get((key, method))
+        if found is None:
+            found = tuple(
+                b for b in self.by_status[key] if b.rule.methods is None or method in b.rule.methods
+            )
+            if method in _CACHED_METHODS:
+                self.by_method[(key, method)] = found
+        return found
 
 
 @dataclass(frozen=True, slots=True, kw_only=True, eq=False)
@@ -108,9 +135,9 @@ class Profile:
             self,
             "_dispatch",
             {
-                "head": _index(self.rules, ("head",)),
-                "body": _index(self.rules, ("body",)),
-                "all": _index(self.rules, ("head", "body")),
+                "head": _Table(self.rules, ("head",)),
+                "body": _Table(self.rules, ("body",)),
+                "all": _Table(self.rules, ("head", "body")),
             },
         )
 
@@ -163,20 +190,14 @@ def audit(exchange: Exchange, profile: Profile, *, phase: Phase = "all") -> tupl
     ``body`` only those that do, ``all`` both. Never raises: a crashing check
     becomes one ``Severity.ERROR`` finding carrying its rule id."""
     try:
-        status = exchange.response.status
-        table = profile._dispatch[phase]
-        bound = table[status if _LOW <= status <= _HIGH else -1]
+        bound = profile._dispatch[phase].checks(exchange.response.status, exchange.request.method)
         if not bound:
             return ()
         ctx = Ctx(exchange, profile)
-        method = ctx.method
         out: list[Finding] = []
         for b in bound:
-            methods = b.rule.methods
-            if methods is not None and method not in methods:
-                continue
             try:
-                hit = b.fn(ctx, **b.params)
+                hit = b.call(ctx)
                 if hit is not None:
                     out.append(_finding(b, hit, ctx))
             except Exception as exc:
