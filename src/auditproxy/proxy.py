@@ -17,7 +17,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import json
-import os
+import random
 import time
 from collections.abc import AsyncIterator, Awaitable, Callable
 from typing import TYPE_CHECKING, Any, cast
@@ -25,7 +25,6 @@ from typing import TYPE_CHECKING, Any, cast
 import structlog
 from aiohttp import ClientResponse, hdrs, web
 from aiohttp.streams import StreamReader
-from multidict import CIMultiDict
 from yarl import URL
 
 from auditproxy.core import engine
@@ -45,6 +44,7 @@ if TYPE_CHECKING:
 
 log = structlog.get_logger("auditproxy")
 _perf = time.perf_counter
+_randbits = random.getrandbits
 
 STANDARD_METHODS = frozenset(
     {"GET", "HEAD", "POST", "PUT", "PATCH", "DELETE", "OPTIONS", "TRACE", "CONNECT"}
@@ -57,24 +57,41 @@ PROBLEM_TYPE = "urn:auditproxy:problem:"
 
 
 class Tap:
-    """Counts the bytes of a body and keeps the first ``cap`` of them."""
+    """Counts the bytes of a body and keeps the first ``cap`` of them.
 
-    __slots__ = ("buf", "cap", "error", "size")
+    The kept chunks are joined once, when the body is asked for (a body read in one
+    piece is not copied at all)."""
+
+    __slots__ = ("cap", "error", "kept", "parts", "size")
 
     def __init__(self, cap: int) -> None:
         self.size = 0
+        self.kept = 0
         self.cap = cap
-        self.buf = bytearray()
+        self.parts: list[bytes] = []
         self.error: str | None = None  # why the client side of the body failed
 
     def feed(self, chunk: bytes) -> None:
-        self.size += len(chunk)
-        room = self.cap - len(self.buf)
+        n = len(chunk)
+        self.size += n
+        room = self.cap - self.kept
         if room > 0:
-            self.buf += chunk[:room] if len(chunk) > room else chunk
+            if n > room:
+                chunk = chunk[:room]
+                n = room
+            self.parts.append(chunk)
+            self.kept += n
 
     def body(self) -> Body:
-        return Body(size=self.size, sample=bytes(self.buf))
+        parts = self.parts
+        if not parts:
+            return _EMPTY_BODY if self.size == 0 else Body(size=self.size, sample=b"")
+        if len(parts) > 1:
+            parts[:] = [b"".join(parts)]
+        return Body(size=self.size, sample=parts[0])
+
+
+_EMPTY_BODY = Body(size=0, sample=b"")
 
 
 class _ClientBodyError(Exception):
@@ -104,11 +121,13 @@ async def _request_body(
 
 
 def new_request_id() -> str:
-    return os.urandom(16).hex()
+    """128 random bits as 32 hex digits (unique, not secret: no system call)."""
+    return f"{_randbits(128):032x}"
 
 
 def new_traceparent() -> str:
-    return f"00-{os.urandom(16).hex()}-{os.urandom(8).hex()}-01"
+    """A fresh W3C ``traceparent`` (version 00, sampled) with non-zero ids."""
+    return f"00-{_randbits(128) or 1:032x}-{_randbits(64) or 1:016x}-01"
 
 
 class _Transparent:
@@ -212,6 +231,7 @@ class _State:
     __slots__ = (
         "client",
         "ctx",
+        "req_headers",
         "req_tap",
         "request",
         "request_id",
@@ -252,6 +272,7 @@ class _State:
         self.t_upstream: float | None = None
         self.upstream_error: UpstreamError | None = None
         self.client = request.remote or ""
+        self.req_headers = tuple(request.headers.items())
 
     # 2 forward + 3 reply
     async def forward(self) -> web.StreamResponse:
@@ -260,7 +281,7 @@ class _State:
         session = self.ctx.session
         assert session is not None
         out_headers = outbound_request_headers(
-            request.headers.items(),
+            self.req_headers,
             client=self.client,
             proto=request.scheme,
             host=request.host,
@@ -292,13 +313,12 @@ class _State:
         try:
             self.t_head = _perf() - t_send
             set_idle_timeout(upstream, rt.settings.timeouts.idle)
-            resp_headers = outbound_response_headers(
-                upstream.headers.items(), request_id=self.request_id
-            )
+            up_items = tuple(upstream.headers.items())
+            resp_headers = outbound_response_headers(up_items, request_id=self.request_id)
             up_head = ResponseHead(
                 status=upstream.status,
                 reason=upstream.reason or "",
-                headers=tuple(upstream.headers.items()),
+                headers=up_items,
                 http_version=f"{upstream.version.major}.{upstream.version.minor}"
                 if upstream.version
                 else "1.1",
@@ -313,7 +333,7 @@ class _State:
             resp = _TransparentResponse(
                 status=upstream.status,
                 reason=upstream.reason,
-                headers=CIMultiDict(resp_headers),
+                headers=resp_headers,  # aiohttp copies it into a CIMultiDict
             )
             resp._keep_server = hdrs.SERVER in upstream.headers
             resp._keep_content_type = hdrs.CONTENT_TYPE in upstream.headers
@@ -372,7 +392,7 @@ class _State:
         resp = _TransparentFullResponse(
             status=upstream.status,
             reason=upstream.reason,
-            headers=CIMultiDict(resp_headers),
+            headers=resp_headers,  # aiohttp copies it into a CIMultiDict
             body=data,
         )
         resp._keep_server = hdrs.SERVER in upstream.headers
@@ -482,7 +502,7 @@ class _State:
             request=RequestHead(
                 method=req.method,
                 target=self.target,
-                headers=tuple(req.headers.items()),
+                headers=self.req_headers,
                 http_version=f"{version.major}.{version.minor}",
                 scheme=req.scheme,
                 host=req.host,

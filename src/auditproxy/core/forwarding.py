@@ -53,12 +53,30 @@ def connection_tokens(headers: Iterable[tuple[str, str]]) -> frozenset[str]:
     return frozenset(names)
 
 
+def _end_to_end(headers: Iterable[tuple[str, str]]) -> list[tuple[str, str, str]]:
+    """``(lower-cased name, name, value)`` of every field that is not hop-by-hop,
+    including the fields named in ``Connection``. One pass, one ``lower()`` per
+    field; a second pass only when ``Connection`` names other fields."""
+    out: list[tuple[str, str, str]] = []
+    conn: list[str] = []
+    for k, v in headers:
+        lk = k.lower()
+        if lk in HOP_BY_HOP:
+            if lk == "connection":
+                conn.append(v)
+            continue
+        out.append((lk, k, v))
+    if conn:
+        extra = {t.strip().lower() for v in conn for t in v.split(",")}
+        extra.discard("")
+        if extra:
+            out = [t for t in out if t[0] not in extra]
+    return out
+
+
 def drop_hop_by_hop(headers: Iterable[tuple[str, str]]) -> HeaderList:
     """``headers`` without hop-by-hop fields, including those named in ``Connection``."""
-    items = list(headers)
-    extra = connection_tokens(items)
-    drop = HOP_BY_HOP | extra if extra else HOP_BY_HOP
-    return [(k, v) for k, v in items if k.lower() not in drop]
+    return [(k, v) for _, k, v in _end_to_end(headers)]
 
 
 def _forwarded_node(address: str) -> str:
@@ -100,8 +118,7 @@ def outbound_request_headers(
     fwd: list[str] = []
     via: list[str] = []
     seen_proto = seen_host = False
-    for k, v in drop_hop_by_hop(headers):
-        lk = k.lower()
+    for lk, k, v in _end_to_end(headers):
         if lk == "host":
             if preserve_host:
                 out.append((k, v))
@@ -144,8 +161,7 @@ def outbound_response_headers(headers: Iterable[tuple[str, str]], *, request_id:
     out: HeaderList = []
     via: list[str] = []
     has_request_id = False
-    for k, v in drop_hop_by_hop(headers):
-        lk = k.lower()
+    for lk, k, v in _end_to_end(headers):
         if lk == "via":
             via.append(v)
             continue
