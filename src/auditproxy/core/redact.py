@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import json
 from collections.abc import Iterable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 from urllib.parse import unquote_plus
 
@@ -53,6 +53,14 @@ class Redaction:
     headers: frozenset[str] = frozenset(DEFAULT_HEADERS)
     json_fields: frozenset[str] = frozenset(DEFAULT_JSON_FIELDS)
     query_params: frozenset[str] = frozenset(DEFAULT_QUERY_PARAMS)
+    # The JSON field names that contain no other one: a text mentions some field
+    # name exactly when it mentions one of these (fewer substring searches).
+    _needles: tuple[str, ...] = field(init=False, repr=False, compare=False)
+
+    def __post_init__(self) -> None:
+        names = self.json_fields
+        needles = sorted(n for n in names if not any(m != n and m in n for m in names))
+        object.__setattr__(self, "_needles", tuple(needles))
 
     @classmethod
     def build(
@@ -118,7 +126,9 @@ class Redaction:
     def mentions_secret(self, text: str) -> bool:
         """True when ``text`` might hold a secret field (a name or a JSON escape in it)."""
         low = text.lower()
-        return "\\u" in low or any(name in low for name in self.json_fields)
+        if "\\" in text and "\\u" in low:  # one fast byte search rules most texts out
+            return True
+        return any(name in low for name in self._needles)
 
     def body_text(self, text: str, *, mime: str, complete: bool) -> str | None:
         """The body text safe to write, or ``None`` when it must be dropped.
@@ -131,9 +141,10 @@ class Redaction:
         lmime = mime.lower()
         if "x-www-form-urlencoded" in lmime:
             return self.query(text, self.json_fields)
-        stripped = text.lstrip()
-        looks_json = "json" in lmime or stripped[:1] in ("{", "[")
-        if not looks_json:
+        looks_json = "json" in lmime or text.lstrip()[:1] in ("{", "[")
+        if not looks_json or not self.mentions_secret(text):
+            # Without a field name or an escape that could spell one there is
+            # nothing to redact: the text is returned as is, unparsed.
             return text
         if complete:
             try:
@@ -147,4 +158,4 @@ class Redaction:
                 if redacted == parsed:
                     return text  # nothing secret: keep the exact bytes
                 return json.dumps(redacted, ensure_ascii=False, separators=(",", ":"))
-        return None if self.mentions_secret(text) else text
+        return None  # cannot be parsed and mentions a secret name
