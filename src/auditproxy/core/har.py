@@ -17,7 +17,7 @@ from urllib.parse import unquote_plus, urlsplit
 
 from auditproxy.core.findings import Finding, RetryAdvice, Severity, is_compliant
 from auditproxy.core.model import Body, Exchange, Headers, RequestHead, ResponseHead, Timing
-from auditproxy.core.redact import Redaction
+from auditproxy.core.redact import _URL_HEADERS, REDACTED, Redaction
 
 HAR_VERSION = "1.2"
 _TEXT_ENCODINGS = ("identity", "")
@@ -37,10 +37,6 @@ def _iso(epoch: float) -> str:
 
 def _ms(seconds: float | None) -> float:
     return round(max(seconds or 0.0, 0.0) * 1000.0, 3)
-
-
-def _header_objs(headers: Headers) -> list[dict[str, str]]:
-    return [{"name": k, "value": v} for k, v in headers]
 
 
 def _query_objs(query: str) -> list[dict[str, str]]:
@@ -76,17 +72,55 @@ def _decode_text(sample: bytes, *, complete: bool) -> str | None:
     return None
 
 
+class _Side:
+    """One side's headers in one pass: redacted HAR header objects, cookie values and
+    the few fields the entry needs (first value of each, looked up case-insensitively)."""
+
+    __slots__ = ("content_encoding", "content_type", "cookies", "location", "objs")
+
+    def __init__(self, headers: Headers, redaction: Redaction, cookie: str) -> None:
+        secret = redaction.headers
+        objs: list[dict[str, str]] = []
+        cookies: list[str] = []
+        ctype = coding = location = None
+        for k, v in headers:
+            lk = k.lower()
+            if lk == "content-type":
+                if ctype is None:
+                    ctype = v
+            elif lk == "content-encoding":
+                if coding is None:
+                    coding = v
+            elif lk == "location":
+                if location is None:
+                    location = v
+            elif lk == cookie:
+                cookies.append(v)
+            if lk in secret:
+                v = REDACTED
+            elif lk in _URL_HEADERS and "?" in v:
+                v = redaction.url(v)
+            objs.append({"name": k, "value": v})
+        self.objs = objs
+        self.cookies = cookies
+        self.content_type = ctype
+        self.content_encoding = coding
+        self.location = location
+
+
 def _body_fields(
-    body: Body, headers: Headers, redaction: Redaction, max_body: int | None
+    body: Body, side: _Side, redaction: Redaction, max_body: int | None
 ) -> dict[str, Any]:
     """``text``/``encoding``/flags for one side's body, redacted and capped."""
-    sample = body.sample if max_body is None else body.sample[:max_body]
+    sample = (
+        body.sample if max_body is None or len(body.sample) <= max_body else body.sample[:max_body]
+    )
     truncated = body.size > len(sample)
     fields: dict[str, Any] = {"_truncated": truncated}
     if not sample:
         return fields
-    mime = _value(headers, "content-type") or ""
-    coding = (_value(headers, "content-encoding") or "").strip().lower()
+    mime = side.content_type or ""
+    coding = (side.content_encoding or "").strip().lower()
     text = _decode_text(sample, complete=not truncated) if coding in _TEXT_ENCODINGS else None
     if text is None:
         # Binary or compressed: the field names cannot be searched, but a JSON body
@@ -103,13 +137,6 @@ def _body_fields(
     else:
         fields["text"] = safe
     return fields
-
-
-def _value(headers: Headers, name: str) -> str | None:
-    for k, v in headers:
-        if k.lower() == name:
-            return v
-    return None
 
 
 def to_har_entry(
@@ -129,22 +156,22 @@ def to_har_entry(
     path, qsep, query = target.partition("?")
     safe_query = redaction.query(query)
     url = f"{req.scheme or 'http'}://{host}{path}{qsep}{safe_query}"
-    req_headers = redaction.header_list(req.headers)
-    resp_headers = redaction.header_list(resp.headers)
+    req_side = _Side(req.headers, redaction, "cookie")
+    resp_side = _Side(resp.headers, redaction, "set-cookie")
 
     request: dict[str, Any] = {
         "method": req.method,
         "url": url,
         "httpVersion": _http_version(req.http_version),
-        "cookies": _cookie_objs(req.headers_all("cookie"), set_cookie=False),
-        "headers": _header_objs(req_headers),
+        "cookies": _cookie_objs(req_side.cookies, set_cookie=False),
+        "headers": req_side.objs,
         "queryString": _query_objs(safe_query),
         "headersSize": -1,
         "bodySize": exchange.request_body.size,
     }
     if exchange.request_body.size:
-        body = _body_fields(exchange.request_body, req.headers, redaction, max_body)
-        post: dict[str, Any] = {"mimeType": req.header("content-type") or ""}
+        body = _body_fields(exchange.request_body, req_side, redaction, max_body)
+        post: dict[str, Any] = {"mimeType": req_side.content_type or ""}
         if "text" in body:
             post["text"] = body["text"]
         if "encoding" in body:
@@ -157,16 +184,16 @@ def to_har_entry(
 
     content: dict[str, Any] = {
         "size": exchange.response_body.size,
-        "mimeType": resp.header("content-type") or "",
-        **_body_fields(exchange.response_body, resp.headers, redaction, max_body),
+        "mimeType": resp_side.content_type or "",
+        **_body_fields(exchange.response_body, resp_side, redaction, max_body),
     }
-    location = resp.header("location")
+    location = resp_side.location
     response: dict[str, Any] = {
         "status": resp.status,
         "statusText": resp.reason,
         "httpVersion": _http_version(resp.http_version),
-        "cookies": _cookie_objs(resp.headers_all("set-cookie"), set_cookie=True),
-        "headers": _header_objs(resp_headers),
+        "cookies": _cookie_objs(resp_side.cookies, set_cookie=True),
+        "headers": resp_side.objs,
         "content": content,
         "redirectURL": redaction.url(location) if location else "",
         "headersSize": -1,
