@@ -40,6 +40,8 @@ _BATCH = 256  # exchanges per write call
 _STOP = object()
 
 Item = tuple[Exchange, tuple[Finding, ...], RetryAdvice]
+# One encoder for every line (json.dumps with options builds a new one per call).
+_ENCODE = json.JSONEncoder(ensure_ascii=False, separators=(",", ":")).encode
 
 
 def _setting(settings: Any, name: str, default: Any) -> Any:
@@ -188,7 +190,7 @@ class Recorder:
             redaction=self.redaction,
             max_body=self.max_body,
         )
-        return (json.dumps(entry, ensure_ascii=False, separators=(",", ":")) + "\n").encode()
+        return _ENCODE(entry).encode() + b"\n"
 
     def _write_batch(self, batch: list[Item]) -> None:
         lines: list[bytes] = []
