@@ -180,6 +180,44 @@ def _emit(event: str, level: str, fields: dict[str, Any]) -> None:
         writer.write(line + "\n")
 
 
+class _CtxPrefix:
+    """``{`` plus the bound context vars as JSON members, for the last context seen."""
+
+    __slots__ = ("ctx", "own", "prefix")
+
+    def __init__(self) -> None:
+        self.ctx: dict[str, Any] = {}
+        self.own: frozenset[str] = frozenset()
+        self.prefix = "{"
+
+    def get(self, ctx: dict[str, Any], own: frozenset[str]) -> str:
+        if ctx != self.ctx or own is not self.own:
+            # The event's own fields win over context vars, as in structlog.
+            kept = {k: v for k, v in ctx.items() if k not in own}
+            try:
+                text = _dumps(kept)
+            except (TypeError, ValueError):
+                text = json.dumps(kept, default=repr)
+            self.prefix = "{" + text[1:-1] + "," if kept else "{"
+            self.ctx, self.own = ctx, own
+        return self.prefix
+
+
+_ctx_prefix = _CtxPrefix()
+
+
+def emit_members(members: str, tail: str, own: frozenset[str]) -> None:
+    """Write one JSON line from pre-encoded members: the bound context vars (minus
+    the names in ``own``), then ``members`` (the event's own fields), then ``tail``
+    (``"event":...,"level":...``), then the timestamp. Only call it after
+    ``fast_emitter()`` returned the fast path."""
+    ctx = _contextvars()
+    prefix = _ctx_prefix.get(ctx, own) if ctx else "{"
+    writer = _state.writer
+    if writer is not None:
+        writer.write(f'{prefix}{members},{tail},"timestamp":"{_clock.now()}"}}\n')
+
+
 def flush() -> None:
     """Write out buffered log lines (called at shutdown and at exit)."""
     if _state.writer is not None:

@@ -11,6 +11,7 @@ format, ``capture_logs``) they go through structlog.
 from __future__ import annotations
 
 import logging
+from json.encoder import encode_basestring_ascii
 from typing import Any
 
 import structlog
@@ -21,6 +22,68 @@ from auditproxy.core.model import Exchange
 
 _INFO = logging.INFO
 _WARNING = logging.WARNING
+
+
+_enc = encode_basestring_ascii
+_EXCHANGE_TAIL = '"event":"exchange_completed","level":"info"'
+_EXCHANGE_FIELDS = (
+    "request_id", "traceparent", "route", "method", "status", "origin", "duration_ms",
+    "upstream_ms", "request_bytes", "response_bytes", "findings", "error", "client",
+)  # fmt: skip
+_OWN = frozenset(
+    (*_EXCHANGE_FIELDS, "rule", "severity", "message", "header", "event", "level", "timestamp")
+)
+
+
+def _exchange_members(
+    exchange: Exchange,
+    findings: tuple[Finding, ...],
+    method: str,
+    status: int,
+    duration_ms: float,
+    upstream_ms: float | None,
+) -> str:
+    """The ``exchange_completed`` fields as JSON members, encoded field by field
+    (about half the cost of a generic ``json.dumps`` of the same dict)."""
+    # encode_basestring_ascii raises TypeError on a non-string, the "d" format
+    # ValueError on a non-integer: the caller then uses the generic encoder.
+    error = exchange.error
+    upstream = "null" if upstream_ms is None else repr(round(float(upstream_ms), 3))
+    return (
+        f'"request_id":{_enc(exchange.request_id)},"traceparent":{_enc(exchange.traceparent)},'
+        f'"route":{_enc(exchange.route)},"method":{_enc(method)},"status":{status:d},'
+        f'"origin":{_enc(exchange.origin)},"duration_ms":{round(float(duration_ms), 3)!r},'
+        f'"upstream_ms":{upstream},"request_bytes":{exchange.request_body.size:d},'
+        f'"response_bytes":{exchange.response_body.size:d},'
+        f'"findings":[{",".join([_enc(f.rule) for f in findings])}],'
+        f'"error":{"null" if error is None else _enc(error)},'
+        f'"client":{_enc(exchange.client_address)}'
+    )
+
+
+def _exchange_fields(
+    exchange: Exchange,
+    findings: tuple[Finding, ...],
+    method: str,
+    status: int,
+    duration_ms: float,
+    upstream_ms: float | None,
+) -> dict[str, Any]:
+    return {
+        "request_id": exchange.request_id,
+        "traceparent": exchange.traceparent,
+        "route": exchange.route,
+        "method": method,
+        "status": status,
+        "origin": exchange.origin,
+        "duration_ms": round(duration_ms, 3),
+        "upstream_ms": None if upstream_ms is None else round(upstream_ms, 3),
+        "request_bytes": exchange.request_body.size,
+        "response_bytes": exchange.response_body.size,
+        "findings": [f.rule for f in findings],
+        "error": exchange.error,
+        "client": exchange.client_address,
+    }
 
 
 class LogSink:
@@ -42,25 +105,16 @@ class LogSink:
             return
         status = exchange.response.status
         if logconfig.level_enabled(_INFO):
-            fast(
-                "exchange_completed",
-                "info",
-                {
-                    "request_id": exchange.request_id,
-                    "traceparent": exchange.traceparent,
-                    "route": exchange.route,
-                    "method": method,
-                    "status": status,
-                    "origin": exchange.origin,
-                    "duration_ms": round(duration_ms, 3),
-                    "upstream_ms": None if upstream_ms is None else round(upstream_ms, 3),
-                    "request_bytes": exchange.request_body.size,
-                    "response_bytes": exchange.response_body.size,
-                    "findings": [f.rule for f in findings],
-                    "error": exchange.error,
-                    "client": exchange.client_address,
-                },
-            )
+            try:
+                members = _exchange_members(
+                    exchange, findings, method, status, duration_ms, upstream_ms
+                )
+            except (TypeError, ValueError):  # an unexpected value type: generic encoder
+                fast("exchange_completed", "info", _exchange_fields(
+                    exchange, findings, method, status, duration_ms, upstream_ms
+                ))  # fmt: skip
+            else:
+                logconfig.emit_members(members, _EXCHANGE_TAIL, _OWN)
         if findings and logconfig.level_enabled(_WARNING):
             for f in findings:
                 if f.counts:
@@ -91,19 +145,7 @@ class LogSink:
         status = exchange.response.status
         self._log.info(
             "exchange_completed",
-            request_id=exchange.request_id,
-            traceparent=exchange.traceparent,
-            route=exchange.route,
-            method=method,
-            status=status,
-            origin=exchange.origin,
-            duration_ms=round(duration_ms, 3),
-            upstream_ms=None if upstream_ms is None else round(upstream_ms, 3),
-            request_bytes=exchange.request_body.size,
-            response_bytes=exchange.response_body.size,
-            findings=[f.rule for f in findings],
-            error=exchange.error,
-            client=exchange.client_address,
+            **_exchange_fields(exchange, findings, method, status, duration_ms, upstream_ms),
         )
         for f in findings:
             if f.counts:
