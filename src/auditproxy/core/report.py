@@ -36,16 +36,31 @@ class _RouteStats:
 
 
 class Report:
-    """Accumulates exchanges; ``as_dict()`` summarises them (SPEC §8 ``/-/report``)."""
+    """Accumulates exchanges; ``as_dict()`` summarises them (SPEC §8 ``/-/report``).
+
+    An exchange without findings (the common case on the hot path) is one counter
+    increment keyed by (route, method label, status, advice); those counts are
+    folded into the per-route, per-pair and per-advice tables only when the
+    summary is asked for. Exchanges with findings are counted in full at once
+    (which finding becomes a rule's example depends on their order)."""
 
     def __init__(self, profile: Profile | None = None) -> None:
         self.profile = profile
-        self.exchanges = 0
-        self.compliant = 0
+        self._exchanges = 0  # exchanges with findings; clean ones are in ``_clean``
+        self._compliant = 0
         self._rules: dict[str, _RuleStats] = {}
         self._routes: dict[str, _RouteStats] = {}
         self._pairs: Counter[tuple[str, int]] = Counter()
         self._advice: dict[int, Counter[str]] = {}
+        self._clean: Counter[tuple[str, str, int, str | None]] = Counter()
+
+    @property
+    def exchanges(self) -> int:
+        return self._exchanges + self._clean.total()
+
+    @property
+    def compliant(self) -> int:
+        return self._compliant + self._clean.total()
 
     def add(
         self,
@@ -54,11 +69,19 @@ class Report:
         advice: RetryAdvice | None = None,
     ) -> None:
         """Count one audited exchange."""
-        self.exchanges += 1
+        if not findings:
+            self._clean[
+                (
+                    exchange.route,
+                    method_label(exchange.request.method),
+                    exchange.response.status,
+                    None if advice is None else advice.advice,
+                )
+            ] += 1
+            return
+        self._exchanges += 1
         noncompliant = False
-        route = self._routes.get(exchange.route)
-        if route is None:
-            route = self._routes[exchange.route] = _RouteStats()
+        route = self._route(exchange.route)
         route.exchanges += 1
         for f in findings:
             stats = self._rules.get(f.rule)
@@ -74,11 +97,28 @@ class Report:
         if noncompliant:
             route.noncompliant += 1
         else:
-            self.compliant += 1
+            self._compliant += 1
         status = exchange.response.status
         self._pairs[(method_label(exchange.request.method), status)] += 1
         if advice is not None:
             self._advice.setdefault(status, Counter())[advice.advice] += 1
+
+    def _route(self, name: str) -> _RouteStats:
+        route = self._routes.get(name)
+        if route is None:
+            route = self._routes[name] = _RouteStats()
+        return route
+
+    def _fold(self) -> None:
+        """Move the clean exchanges' counts into the full tables."""
+        clean, self._clean = self._clean, Counter()
+        for (route, method, status, advice), n in clean.items():
+            self._exchanges += n
+            self._compliant += n
+            self._route(route).exchanges += n
+            self._pairs[(method, status)] += n
+            if advice is not None:
+                self._advice.setdefault(status, Counter())[advice] += n
 
     def _in_matrix(self, method: str, status: int) -> bool | None:
         if self.profile is None:
@@ -88,6 +128,7 @@ class Report:
 
     def as_dict(self) -> dict[str, Any]:
         """A JSON-ready summary: totals, per rule, per route, per method x status, advice."""
+        self._fold()
         rules = {}
         for rid, stats in sorted(self._rules.items(), key=lambda kv: (-kv[1].count, kv[0])):
             rule = self.profile.rule(rid) if self.profile is not None else None
@@ -114,9 +155,9 @@ class Report:
         }
         out: dict[str, Any] = {
             "totals": {
-                "exchanges": self.exchanges,
-                "compliant": self.compliant,
-                "noncompliant": self.exchanges - self.compliant,
+                "exchanges": self._exchanges,
+                "compliant": self._compliant,
+                "noncompliant": self._exchanges - self._compliant,
             },
             "rules": rules,
             "routes": routes,
