@@ -36,7 +36,18 @@ from auditproxy.core.forwarding import (
     outbound_response_headers,
     valid_traceparent,
 )
-from auditproxy.core.model import Body, Exchange, Origin, RequestHead, ResponseHead, Timing
+from auditproxy.core.model import (
+    Body,
+    Exchange,
+    Origin,
+    ResponseHead,
+    Timing,
+    new_body,
+    new_exchange,
+    new_request_head,
+    new_response_head,
+    new_timing,
+)
 from auditproxy.upstream import UpstreamError, classify, set_idle_timeout
 
 if TYPE_CHECKING:
@@ -85,10 +96,10 @@ class Tap:
     def body(self) -> Body:
         parts = self.parts
         if not parts:
-            return _EMPTY_BODY if self.size == 0 else Body(size=self.size, sample=b"")
+            return _EMPTY_BODY if self.size == 0 else new_body(self.size, b"")
         if len(parts) > 1:
             parts[:] = [b"".join(parts)]
-        return Body(size=self.size, sample=parts[0])
+        return new_body(self.size, parts[0])
 
 
 _EMPTY_BODY = Body(size=0, sample=b"")
@@ -118,6 +129,13 @@ async def _request_body(
             tap.error = "body_too_large"
             raise _ClientBodyError(tap.error)
         yield chunk
+
+
+_VERSIONS = {(1, 1): "1.1", (1, 0): "1.0"}
+
+
+def _version_text(major: int, minor: int) -> str:
+    return _VERSIONS.get((major, minor)) or f"{major}.{minor}"
 
 
 def new_request_id() -> str:
@@ -315,13 +333,12 @@ class _State:
             set_idle_timeout(upstream, rt.settings.timeouts.idle)
             up_items = tuple(upstream.headers.items())
             resp_headers = outbound_response_headers(up_items, request_id=self.request_id)
-            up_head = ResponseHead(
-                status=upstream.status,
-                reason=upstream.reason or "",
-                headers=up_items,
-                http_version=f"{upstream.version.major}.{upstream.version.minor}"
-                if upstream.version
-                else "1.1",
+            version = upstream.version
+            up_head = new_response_head(
+                upstream.status,
+                upstream.reason or "",
+                up_items,
+                _version_text(version.major, version.minor) if version else "1.1",
             )
             if rt.settings.annotate:
                 head_findings = self._audit(up_head, "upstream", None, phase="head")
@@ -498,26 +515,27 @@ class _State:
     ) -> Exchange:
         req = self.request
         version = req.version
-        return Exchange(
-            request=RequestHead(
-                method=req.method,
-                target=self.target,
-                headers=self.req_headers,
-                http_version=f"{version.major}.{version.minor}",
-                scheme=req.scheme,
-                host=req.host,
+        return new_exchange(
+            new_request_head(
+                req.method,
+                self.target,
+                self.req_headers,
+                _version_text(version.major, version.minor),
+                req.scheme,
+                req.host,
             ),
-            response=head,
-            request_body=self.req_tap.body(),
-            response_body=self.resp_tap.body(),
-            route=self.rt.labeler.label(req.path),
-            origin=origin,
-            public=self.route.public if self.route is not None else False,
-            request_id=self.request_id,
-            traceparent=self.traceparent,
-            client_address=self.client,
-            timing=timing or Timing(started=self.started),
-            error=error,
+            head,
+            self.req_tap.body(),
+            self.resp_tap.body(),
+            self.rt.labeler.label(req.path),
+            origin,
+            self.route.public if self.route is not None else False,
+            self.request_id,
+            self.traceparent,
+            self.client,
+            timing or new_timing(self.started, None, None, 0.0),
+            1,
+            error,
         )
 
     # 4 finish
@@ -534,7 +552,7 @@ class _State:
         try:
             total = _perf() - self.t0
             up = self.t_upstream
-            timing = Timing(started=self.started, wait=self.t_head, upstream=up, total=total)
+            timing = new_timing(self.started, self.t_head, up, total)
             if error is None and self.upstream_error is not None:
                 error = self.upstream_error.kind
             exchange = self._exchange(head, origin, timing, error)
