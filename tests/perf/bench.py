@@ -336,7 +336,8 @@ def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
                    help="extra environment for every auditproxy target (repeatable)")  # fmt: skip
     p.add_argument("--variant", action="append", default=[], metavar="NAME:KEY=VALUE[,...]",
                    help="also measure auditproxy with this extra environment, as target "
-                   "auditproxy-NAME (e.g. quiet:AUDITPROXY_LOG_LEVEL=warning)")  # fmt: skip
+                   "auditproxy-NAME (e.g. quiet:AUDITPROXY_LOG_LEVEL=warning); a NAME ending "
+                   "in -noclassify also turns every rule off")  # fmt: skip
     p.add_argument("--keep-logs", action="store_true", help="keep the servers' logs")
     args = p.parse_args(argv)
     args.sizes = [s for s in args.sizes.split(",") if s]
@@ -463,7 +464,7 @@ def _bench(args: argparse.Namespace, wrk: str, pin: bool, fleet: Fleet, work: Pa
         port, admin = free_port(), free_port()
         record = work / "recordings" if name == "auditproxy-record" else None
         profile = args.profile.resolve() if args.profile and name == "auditproxy" else None
-        config = _no_rules_config(work) if name == "auditproxy-noclassify" else None
+        config = _no_rules_config(work) if name.endswith("-noclassify") else None
         servers[name] = fleet.start(
             name, _auditproxy_cmd(upstream.url, port, admin, record, profile, config),
             f"http://127.0.0.1:{port}", args.proxy_cpu,
