@@ -30,7 +30,7 @@ from auditproxy.settings import RouteSettings, Settings
 from auditproxy.sinks.log import LogSink
 from auditproxy.sinks.metrics import Metrics
 from auditproxy.sinks.recorder import Recorder
-from auditproxy.upstream import make_session, request_timeout
+from auditproxy.upstream import Deadlines, make_session, request_timeout
 
 log = structlog.get_logger("auditproxy")
 
@@ -149,6 +149,7 @@ class ProxyContext:
         self.report = _load_report(runtime.profile)
         self.recorder: Recorder | None = None
         self.session: ClientSession | None = None
+        self.deadlines = Deadlines()  # upstream timeouts of every request in flight
         self.loader = loader
         self.sink_errors = 0
         self._set_build_info()

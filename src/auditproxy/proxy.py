@@ -48,7 +48,7 @@ from auditproxy.core.model import (
     new_response_head,
     new_timing,
 )
-from auditproxy.upstream import UpstreamError, classify, set_idle_timeout
+from auditproxy.upstream import UpstreamError, classify
 
 if TYPE_CHECKING:
     from auditproxy.app import ProxyContext, Route, Runtime
@@ -65,6 +65,9 @@ ANNOTATION_MAX = 512
 # one write (fewer syscalls); larger or chunked bodies stream chunk by chunk.
 SMALL_BODY = 16 * 1024
 PROBLEM_TYPE = "urn:auditproxy:problem:"
+# What a request is waiting for from the upstream (checked by ctx.deadlines).
+_NOTHING, _HEAD, _BODY = 0, 1, 2
+_NEVER = float("inf")
 
 
 class Tap:
@@ -110,7 +113,7 @@ class _ClientBodyError(Exception):
 
 
 async def _request_body(
-    content: StreamReader, tap: Tap, limit: int, client_read: float
+    content: StreamReader, tap: Tap, limit: int, client_read: float, state: _State
 ) -> AsyncIterator[bytes]:
     while True:
         try:
@@ -123,6 +126,8 @@ async def _request_body(
             tap.error = "client_disconnected"
             raise _ClientBodyError(tap.error) from exc
         if not chunk:
+            # Sent in full: from now on the upstream owes the response head.
+            state.head_at = _perf() + state.rt.settings.timeouts.response_headers
             return
         tap.feed(chunk)
         if tap.size > limit:
@@ -240,7 +245,12 @@ async def _proxy(ctx: ProxyContext, rt: Runtime, request: web.Request) -> web.St
             413, "body-too-large", "Request body too large",
             f"the request body of {length} bytes exceeds the proxy's limit of {limit} bytes",
         )  # fmt: skip
-    return await state.forward()
+    deadlines = ctx.deadlines
+    deadlines.add(state)
+    try:
+        return await state.forward()
+    finally:
+        deadlines.discard(state)
 
 
 class _State:
@@ -249,6 +259,10 @@ class _State:
     __slots__ = (
         "client",
         "ctx",
+        "expired",
+        "head_at",
+        "progress_at",
+        "reader",
         "req_headers",
         "req_tap",
         "request",
@@ -256,13 +270,17 @@ class _State:
         "resp_tap",
         "route",
         "rt",
+        "seen",
         "started",
         "t0",
         "t_head",
         "t_upstream",
         "target",
+        "task",
+        "total_at",
         "traceparent",
         "upstream_error",
+        "waiting",
     )
 
     def __init__(
@@ -291,6 +309,56 @@ class _State:
         self.upstream_error: UpstreamError | None = None
         self.client = request.remote or ""
         self.req_headers = tuple(request.headers.items())
+        # Upstream deadlines (perf_counter seconds), checked by ctx.deadlines.
+        self.task: asyncio.Task[Any] | None = None
+        self.waiting = _NOTHING
+        self.head_at = _NEVER
+        self.total_at = t0 + rt.settings.timeouts.total
+        self.reader: StreamReader | None = None
+        self.seen = 0
+        self.progress_at = 0.0
+        self.expired: str | None = None
+
+    def check(self, now: float) -> None:
+        """Called about every 100 ms while the request is in flight: cancel the
+        handler's upstream wait once ``response_headers``, ``idle`` or ``total``
+        has passed (SPEC §5). The wait turns the cancellation into a timeout."""
+        waiting = self.waiting
+        if waiting == _NOTHING or self.expired is not None:
+            return
+        t = self.rt.settings.timeouts
+        if now >= self.total_at:
+            why = f"no complete response within the total timeout of {t.total:g}s"
+        elif waiting == _HEAD:
+            if now < self.head_at:
+                return
+            why = f"no response head within {t.response_headers:g}s"
+        else:
+            reader = self.reader
+            n = reader.total_bytes if reader is not None else 0
+            if n != self.seen:
+                self.seen = n
+                self.progress_at = now
+                return
+            if now - self.progress_at < t.idle:
+                return
+            why = f"the response body paused for more than {t.idle:g}s"
+        self.expired = why
+        task = self.task
+        if task is not None:
+            task.cancel()
+
+    def _timed_out(self) -> UpstreamError | None:
+        """After a CancelledError in an upstream wait: the timeout it stands for,
+        or ``None`` when something else cancelled the handler (re-raise then)."""
+        self.waiting = _NOTHING
+        why = self.expired
+        if why is None:
+            return None
+        task = self.task
+        if task is not None and task.uncancel() > 0:
+            return None
+        return UpstreamError("timeout", why)
 
     # 2 forward + 3 reply
     async def forward(self) -> web.StreamResponse:
@@ -314,9 +382,14 @@ class _State:
                 self.req_tap,
                 rt.settings.limits.max_request_body,
                 rt.settings.timeouts.client_read,
+                self,
             )
         url = URL(route.base + self.target, encoded=True)
+        self.task = asyncio.current_task()
         t_send = _perf()
+        if body is None:
+            self.head_at = t_send + rt.settings.timeouts.response_headers
+        self.waiting = _HEAD
         try:
             upstream = await session.request(
                 request.method,
@@ -326,11 +399,20 @@ class _State:
                 allow_redirects=False,
                 timeout=rt.timeout,
             )
+        except asyncio.CancelledError:
+            err = self._timed_out()
+            if err is None:
+                raise
+            return await self._failed_before_reply(err)
         except Exception as exc:
+            self.waiting = _NOTHING
             return await self._failed_before_reply(exc)
         try:
-            self.t_head = _perf() - t_send
-            set_idle_timeout(upstream, rt.settings.timeouts.idle)
+            now = _perf()
+            self.waiting = _NOTHING
+            self.t_head = now - t_send
+            self.reader = upstream.content
+            self.progress_at = now
             up_items = tuple(upstream.headers.items())
             resp_headers = outbound_response_headers(up_items, request_id=self.request_id)
             version = upstream.version
@@ -365,13 +447,25 @@ class _State:
             content = upstream.content
             client_ok = True
             while True:
+                self.waiting = _BODY
                 try:
                     chunk = await content.readany()
+                except asyncio.CancelledError:
+                    err = self._timed_out()
+                    if err is None:
+                        raise
+                    self._count_upstream_error(err)
+                    _abort(request)
+                    upstream.close()
+                    client_ok = False
+                    break
                 except Exception as exc:
+                    self.waiting = _NOTHING
                     self._count_upstream_error(exc)
                     _abort(request)
                     client_ok = False
                     break
+                self.waiting = _NOTHING
                 if not chunk:
                     break
                 tap.feed(chunk)
@@ -400,10 +494,19 @@ class _State:
         t_send: float,
     ) -> web.StreamResponse:
         """Read a small, length-delimited body whole, then answer in one write."""
+        self.waiting = _BODY
         try:
             data = await upstream.read()
+        except asyncio.CancelledError:
+            err = self._timed_out()
+            if err is None:
+                raise
+            upstream.close()
+            return await self._failed_before_reply(err)
         except Exception as exc:
+            self.waiting = _NOTHING
             return await self._failed_before_reply(exc)
+        self.waiting = _NOTHING
         self.t_upstream = _perf() - t_send
         self.resp_tap.feed(data)
         resp = _TransparentFullResponse(

@@ -9,7 +9,8 @@ response was complete), ``protocol`` (malformed status line, header or framing).
 from __future__ import annotations
 
 import asyncio
-from typing import Literal
+import time
+from typing import Literal, Protocol
 
 import aiohttp
 from aiohttp import ClientSession, ClientTimeout, DummyCookieJar, TCPConnector, hdrs
@@ -75,15 +76,58 @@ def make_session(settings: Settings) -> ClientSession:
 
 
 def request_timeout(settings: Settings) -> ClientTimeout:
-    """Per-request timeouts; ``sock_read`` covers the wait for the response head
-    (it starts once the request is fully sent) and is switched to ``idle`` for the
-    body by the proxy after the head arrived."""
-    t = settings.timeouts
-    return ClientTimeout(total=t.total, connect=t.connect, sock_read=t.response_headers)
+    """What aiohttp itself enforces per request: only ``connect`` (which costs no
+    timer when a pooled connection is reused). ``response_headers``, ``idle`` and
+    ``total`` are enforced by one ``Deadlines`` sweeper for all requests, instead of
+    two or three timer handles armed, re-armed per chunk and cancelled per request."""
+    return ClientTimeout(total=None, connect=settings.timeouts.connect, sock_read=None)
 
 
-def set_idle_timeout(response: aiohttp.ClientResponse, idle: float) -> None:
-    """From now on, a pause longer than ``idle`` while reading the body times out."""
-    conn = response.connection
-    if conn is not None and conn.protocol is not None:
-        conn.protocol.read_timeout = idle
+class Watched(Protocol):
+    def check(self, now: float) -> None:
+        """Compare the item's deadlines with ``now`` (``time.perf_counter``) and
+        cancel its task when one has passed."""
+
+
+class Deadlines:
+    """One coarse timer for every upstream wait in flight.
+
+    Every ``interval`` seconds (while anything is watched) each watched item is
+    asked to ``check`` its deadlines. A timeout therefore fires between its limit
+    and its limit plus ``interval`` after the event it measures from, never early;
+    at 100 ms that is well inside the tolerance of limits measured in seconds."""
+
+    __slots__ = ("_handle", "_loop", "_watched", "interval")
+
+    def __init__(self, interval: float = 0.1) -> None:
+        self.interval = interval
+        self._watched: dict[Watched, None] = {}
+        self._handle: asyncio.TimerHandle | None = None
+        self._loop: asyncio.AbstractEventLoop | None = None
+
+    def __len__(self) -> int:
+        return len(self._watched)
+
+    def add(self, item: Watched) -> None:
+        self._watched[item] = None
+        if self._handle is None or self._loop is not asyncio.get_running_loop():
+            self._arm()
+
+    def discard(self, item: Watched) -> None:
+        self._watched.pop(item, None)
+
+    def _arm(self) -> None:
+        loop = self._loop = asyncio.get_running_loop()
+        self._handle = loop.call_later(self.interval, self._sweep)
+
+    def _sweep(self) -> None:
+        self._handle = None
+        if not self._watched:
+            return  # re-armed by the next add
+        now = time.perf_counter()
+        for item in list(self._watched):
+            try:
+                item.check(now)
+            except Exception:  # one broken item must not stop the others' timeouts
+                self._watched.pop(item, None)
+        self._arm()
