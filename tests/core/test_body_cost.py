@@ -6,7 +6,6 @@ from __future__ import annotations
 
 import json
 import os
-from collections.abc import Callable
 from typing import Any
 
 import pytest
@@ -16,6 +15,7 @@ from hypothesis import strategies as st
 from auditproxy.core import checks
 from auditproxy.core.engine import Profile, audit
 from auditproxy.profiles import load_profile
+from tests.helpers import count_json_loads
 
 from .conftest import IMF_DATE, make_exchange
 
@@ -30,15 +30,7 @@ def _rules(profile: Profile, ex: Any) -> list[str]:
 @pytest.fixture
 def loads_calls(monkeypatch: pytest.MonkeyPatch) -> list[int]:
     """Counts the engine's calls to json.loads."""
-    calls: list[int] = []
-    real: Callable[..., Any] = json.loads
-
-    def counting(*args: Any, **kwargs: Any) -> Any:
-        calls.append(1)
-        return real(*args, **kwargs)
-
-    monkeypatch.setattr(checks.json, "loads", counting)
-    return calls
+    return count_json_loads(monkeypatch, checks)
 
 
 def test_large_valid_body_is_not_parsed(digg: Profile, loads_calls: list[int]) -> None:

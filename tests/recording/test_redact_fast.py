@@ -6,7 +6,6 @@ from __future__ import annotations
 
 import json
 import os
-from collections.abc import Callable
 from typing import Any
 
 import pytest
@@ -15,6 +14,7 @@ from hypothesis import strategies as st
 
 from auditproxy.core import redact
 from auditproxy.core.redact import REDACTED, Redaction
+from tests.helpers import count_json_loads
 
 R = Redaction.build(json_fields=("pin",))
 
@@ -46,15 +46,7 @@ def reference_body_text(r: Redaction, text: str, *, mime: str, complete: bool) -
 @pytest.fixture
 def loads_calls(monkeypatch: pytest.MonkeyPatch) -> list[int]:
     """Counts redaction's calls to json.loads."""
-    calls: list[int] = []
-    real: Callable[..., Any] = json.loads
-
-    def counting(*args: Any, **kwargs: Any) -> Any:
-        calls.append(1)
-        return real(*args, **kwargs)
-
-    monkeypatch.setattr(redact.json, "loads", counting)
-    return calls
+    return count_json_loads(monkeypatch, redact)
 
 
 def test_body_without_secret_names_is_kept_unparsed(loads_calls: list[int]) -> None:
