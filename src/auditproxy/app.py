@@ -22,8 +22,8 @@ from prometheus_client import CollectorRegistry
 from yarl import URL
 
 from auditproxy import __version__
-from auditproxy.core.engine import Profile
 from auditproxy.core.errors import ConfigError
+from auditproxy.core.profile import Profile
 from auditproxy.core.routes import RouteLabeler
 from auditproxy.profiles import load_profile
 from auditproxy.settings import RouteSettings, Settings

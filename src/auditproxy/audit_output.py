@@ -13,8 +13,8 @@ from typing import Any
 from xml.etree import ElementTree as ET
 
 from auditproxy import __version__
-from auditproxy.core.engine import Profile
 from auditproxy.core.findings import Finding, Severity
+from auditproxy.core.profile import Profile
 from auditproxy.core.report import Report, render_text
 from auditproxy.offline import Audited
 

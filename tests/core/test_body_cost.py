@@ -13,7 +13,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from auditproxy.core import checks
-from auditproxy.core.engine import Profile, audit
+from auditproxy.core.engine import Profile, audit, compile_profile
 from auditproxy.profiles import load_profile
 from tests.helpers import count_json_loads
 
@@ -102,7 +102,7 @@ def test_method_dispatch_caches_only_known_methods(digg: Profile) -> None:
         assert "RFC9110-HEAD-NO-CONTENT" not in _rules(
             profile, make_exchange("BREW", 200, hdrs, b"x")
         )
-    cached = {m for _, m in profile._dispatch["all"].by_method}
+    cached = {m for _, m in compile_profile(profile)["all"].by_method}
     assert cached == {"HEAD"}
 
 

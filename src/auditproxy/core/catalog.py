@@ -7,7 +7,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from auditproxy.core.engine import Profile
+from auditproxy.core.profile import Profile
 
 
 def rules_as_dicts(profile: Profile) -> list[dict[str, Any]]:

@@ -14,7 +14,7 @@ from __future__ import annotations
 import json
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any, Literal
+from typing import Any, Literal
 
 from auditproxy.core.findings import Category
 from auditproxy.core.httpsyntax import (
@@ -30,9 +30,7 @@ from auditproxy.core.httpsyntax import (
     parse_retry_after,
 )
 from auditproxy.core.model import Exchange
-
-if TYPE_CHECKING:
-    from auditproxy.core.engine import Profile
+from auditproxy.core.profile import Profile
 
 Hit = Mapping[str, Any] | None
 _PASS: Hit = None

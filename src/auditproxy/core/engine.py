@@ -1,25 +1,27 @@
 """The rule engine: audit(exchange, profile) -> findings. Pure, never raises.
 
-A :class:`Profile` holds the guideline tables (the ARP.02 matrix, the handling
-table) and the rule rows. When a profile is built, its enabled rules are
-resolved to their check functions and indexed by phase and status, so
+A :class:`~auditproxy.core.profile.Profile` holds the guideline tables (the ARP.02
+matrix, the handling table) and the rule rows. ``compile_profile`` resolves its
+enabled rules to their check functions once, indexed by phase and status, so
 ``audit`` only looks up one tuple and runs the checks in it.
 """
 
 from __future__ import annotations
 
 from collections.abc import Callable, Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from functools import partial
 from typing import Any, Literal
 
 from auditproxy.core.checks import CHECKS, Ctx, Hit
-from auditproxy.core.findings import Category, Finding, RetryAdvice, Severity
+from auditproxy.core.findings import Finding, RetryAdvice, Severity
 from auditproxy.core.httpsyntax import reason_phrase
 from auditproxy.core.model import Exchange
+from auditproxy.core.profile import Advice, HandlingRow, Profile, Rule
+
+__all__ = ["HandlingRow", "Profile", "Rule", "audit", "compile_profile", "retry_advice"]
 
 Phase = Literal["head", "body", "all"]
-Advice = Literal["never", "must", "may", "conditional"]
 
 # RFC 9110 §9.2.2: PUT, DELETE and the safe methods are idempotent.
 IDEMPOTENT_METHODS = frozenset({"GET", "HEAD", "OPTIONS", "TRACE", "PUT", "DELETE"})
@@ -28,41 +30,6 @@ NON_IDEMPOTENT_CONDITION = (
     "(408, 425, 429, or 503 before processing) or with an Idempotency-Key"
 )
 _LOW, _HIGH = 100, 599  # statuses indexed one by one; the rest share key -1
-
-
-@dataclass(frozen=True, slots=True, kw_only=True)
-class HandlingRow:
-    """One row of the handling/retry table (a status code or a class such as 2xx)."""
-
-    status: str  # "404" or "2xx"
-    klass: str
-    text_sv: str
-    text_en: str
-    advice: Advice
-    condition: str | None = None
-    unused: bool = False
-    origin: str = "seed"  # seed | reconstructed | later-revision | proposed
-
-
-@dataclass(frozen=True, slots=True, kw_only=True)
-class Rule:
-    """One catalog row: which check, with which parameters, at what severity."""
-
-    id: str
-    check: str
-    severity: Severity
-    message: str
-    source: str = ""
-    enabled: bool = True
-    params: Mapping[str, Any] = field(default_factory=dict)
-    category: Category = "other"
-    header: str | None = None
-    phase: Literal["head", "body"] = "head"
-    statuses: frozenset[int] | None = None  # None: every status
-    methods: frozenset[str] | None = None  # None: every method
-    profile_version: str = ""
-    description: str = ""
-    examples: Mapping[str, tuple[Mapping[str, Any], ...]] = field(default_factory=dict)
 
 
 @dataclass(frozen=True, slots=True)
@@ -113,46 +80,17 @@ class _Table:
         return found
 
 
-@dataclass(frozen=True, slots=True, kw_only=True, eq=False)
-class Profile:
-    """A loaded guideline profile (see auditproxy.profiles for loading YAML).
-
-    Compared and hashed by identity, so it can key caches."""
-
-    name: str
-    version: str
-    matrix: Mapping[int, frozenset[str]] = field(default_factory=dict)
-    matrix_methods: tuple[str, ...] = ("POST", "GET", "PUT", "DELETE", "PATCH")
-    handling: Mapping[int, HandlingRow] = field(default_factory=dict)
-    handling_classes: Mapping[int, HandlingRow] = field(default_factory=dict)  # 1 -> "1xx"
-    rules: tuple[Rule, ...] = ()
-    idempotency_key_header: str = "Idempotency-Key"
-    source: str = ""
-    _dispatch: Mapping[str, _Table] = field(init=False, repr=False, compare=False)
-
-    def __post_init__(self) -> None:
-        object.__setattr__(
-            self,
-            "_dispatch",
-            {
-                "head": _Table(self.rules, ("head",)),
-                "body": _Table(self.rules, ("body",)),
-                "all": _Table(self.rules, ("head", "body")),
-            },
-        )
-
-    def rule(self, rule_id: str) -> Rule | None:
-        for r in self.rules:
-            if r.id == rule_id:
-                return r
-        return None
-
-    def handling_row(self, status: int) -> HandlingRow | None:
-        """The row for ``status``, else its class row (1xx, 2xx), else ``None``."""
-        row = self.handling.get(status)
-        if row is None:
-            row = self.handling_classes.get(status // 100)
-        return row
+def compile_profile(profile: Profile) -> Mapping[str, _Table]:
+    """The profile's enabled rules bound to their checks, by phase (built once;
+    raises KeyError for a rule naming an unknown check)."""
+    tables: Mapping[str, _Table] | None = profile.compiled.get("tables")
+    if tables is None:
+        tables = profile.compiled["tables"] = {
+            "head": _Table(profile.rules, ("head",)),
+            "body": _Table(profile.rules, ("body",)),
+            "all": _Table(profile.rules, ("head", "body")),
+        }
+    return tables
 
 
 class _Values(dict[str, Any]):
@@ -190,7 +128,9 @@ def audit(exchange: Exchange, profile: Profile, *, phase: Phase = "all") -> tupl
     ``body`` only those that do, ``all`` both. Never raises: a crashing check
     becomes one ``Severity.ERROR`` finding carrying its rule id."""
     try:
-        bound = profile._dispatch[phase].checks(exchange.response.status, exchange.request.method)
+        bound = compile_profile(profile)[phase].checks(
+            exchange.response.status, exchange.request.method
+        )
         if not bound:
             return ()
         ctx = Ctx(exchange, profile)

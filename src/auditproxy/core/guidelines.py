@@ -14,10 +14,11 @@ from collections.abc import Mapping, Sequence
 from typing import Any
 
 from auditproxy.core.checks import CHECKS
-from auditproxy.core.engine import HandlingRow, Profile, Rule
+from auditproxy.core.engine import compile_profile
 from auditproxy.core.errors import ConfigError
 from auditproxy.core.findings import Severity
 from auditproxy.core.model import Body, Exchange, RequestHead, ResponseHead
+from auditproxy.core.profile import HandlingRow, Profile, Rule
 
 SEVERITIES = ("must", "should", "may")
 ADVICES = ("never", "must", "may", "conditional")
@@ -332,7 +333,7 @@ def build_profile(
     rows, classes = parse_handling(handling, sources["handling"])
     parsed = parse_rules(rules, sources["rules"], version)
     parsed = apply_overrides(parsed, overrides, override_source)
-    return Profile(
+    profile = Profile(
         name=name,
         version=version,
         matrix=table,
@@ -342,6 +343,8 @@ def build_profile(
         rules=parsed,
         source=origin,
     )
+    compile_profile(profile)
+    return profile
 
 
 # --- examples -----------------------------------------------------------------------

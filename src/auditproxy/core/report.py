@@ -13,9 +13,9 @@ from collections import Counter
 from dataclasses import dataclass, field
 from typing import Any
 
-from auditproxy.core.engine import Profile
 from auditproxy.core.findings import Finding, RetryAdvice, Severity
 from auditproxy.core.model import Exchange
+from auditproxy.core.profile import Profile
 from auditproxy.core.routes import method_label
 
 _TOP_RULES = 5

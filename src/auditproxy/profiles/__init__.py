@@ -16,9 +16,9 @@ from typing import Any
 
 import yaml
 
-from auditproxy.core.engine import Profile
 from auditproxy.core.errors import ConfigError
 from auditproxy.core.guidelines import build_profile
+from auditproxy.core.profile import Profile
 
 BUILTIN = ("digg",)
 _LOADER = getattr(yaml, "CSafeLoader", yaml.SafeLoader)  # the C loader when libyaml is there

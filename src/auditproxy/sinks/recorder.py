@@ -24,10 +24,10 @@ from typing import IO, Any
 
 import structlog
 
-from auditproxy.core.engine import Profile
 from auditproxy.core.findings import Finding, RetryAdvice, is_compliant
 from auditproxy.core.har import to_har_entry
 from auditproxy.core.model import Exchange
+from auditproxy.core.profile import Profile
 from auditproxy.core.redact import Redaction
 from auditproxy.sinks.metrics import Metrics
 

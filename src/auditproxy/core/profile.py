@@ -1,0 +1,81 @@
+"""The records of a loaded guideline profile: the handling table's rows, the rule
+rows and the profile that holds them with the ARP.02 matrix. Data only: the
+engine (``core/engine.py``) compiles a profile's rules to check functions, and
+``auditproxy.profiles`` reads profiles from YAML."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from typing import Any, Literal
+
+from auditproxy.core.findings import Category, Severity
+
+Advice = Literal["never", "must", "may", "conditional"]
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class HandlingRow:
+    """One row of the handling/retry table (a status code or a class such as 2xx)."""
+
+    status: str  # "404" or "2xx"
+    klass: str
+    text_sv: str
+    text_en: str
+    advice: Advice
+    condition: str | None = None
+    unused: bool = False
+    origin: str = "seed"  # seed | reconstructed | later-revision | proposed
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class Rule:
+    """One catalog row: which check, with which parameters, at what severity."""
+
+    id: str
+    check: str
+    severity: Severity
+    message: str
+    source: str = ""
+    enabled: bool = True
+    params: Mapping[str, Any] = field(default_factory=dict)
+    category: Category = "other"
+    header: str | None = None
+    phase: Literal["head", "body"] = "head"
+    statuses: frozenset[int] | None = None  # None: every status
+    methods: frozenset[str] | None = None  # None: every method
+    profile_version: str = ""
+    description: str = ""
+    examples: Mapping[str, tuple[Mapping[str, Any], ...]] = field(default_factory=dict)
+
+
+@dataclass(frozen=True, slots=True, kw_only=True, eq=False)
+class Profile:
+    """A loaded guideline profile (see auditproxy.profiles for loading YAML).
+
+    Compared and hashed by identity, so it can key caches."""
+
+    name: str
+    version: str
+    matrix: Mapping[int, frozenset[str]] = field(default_factory=dict)
+    matrix_methods: tuple[str, ...] = ("POST", "GET", "PUT", "DELETE", "PATCH")
+    handling: Mapping[int, HandlingRow] = field(default_factory=dict)
+    handling_classes: Mapping[int, HandlingRow] = field(default_factory=dict)  # 1 -> "1xx"
+    rules: tuple[Rule, ...] = ()
+    idempotency_key_header: str = "Idempotency-Key"
+    source: str = ""
+    # Filled once by the engine with the rules compiled to check functions.
+    compiled: dict[str, Any] = field(default_factory=dict, init=False, repr=False, compare=False)
+
+    def rule(self, rule_id: str) -> Rule | None:
+        for r in self.rules:
+            if r.id == rule_id:
+                return r
+        return None
+
+    def handling_row(self, status: int) -> HandlingRow | None:
+        """The row for ``status``, else its class row (1xx, 2xx), else ``None``."""
+        row = self.handling.get(status)
+        if row is None:
+            row = self.handling_classes.get(status // 100)
+        return row
