@@ -10,27 +10,19 @@ from __future__ import annotations
 
 import asyncio
 import time
-from typing import Literal, Protocol
+from typing import Protocol
 
 import aiohttp
 from aiohttp import ClientSession, ClientTimeout, DummyCookieJar, TCPConnector, hdrs
 
 from auditproxy.settings import Settings
+from auditproxy.wire import ErrorKind, UpstreamError
 
-ErrorKind = Literal["connect", "timeout", "reset", "protocol"]
+__all__ = ["Deadlines", "UpstreamError", "classify", "make_session", "request_timeout"]
 
 # Headers aiohttp's client would add on its own; the proxy forwards only what the
 # client sent, so these are never added automatically.
 _SKIP_AUTO_HEADERS = (hdrs.ACCEPT, hdrs.ACCEPT_ENCODING, hdrs.USER_AGENT, hdrs.CONTENT_TYPE)
-
-
-class UpstreamError(Exception):
-    """An upstream failure, already classified."""
-
-    def __init__(self, kind: ErrorKind, detail: str) -> None:
-        super().__init__(f"{kind}: {detail}")
-        self.kind: ErrorKind = kind
-        self.detail = detail
 
 
 def classify(exc: BaseException) -> UpstreamError:
