@@ -21,6 +21,7 @@ upstream read closes that connection; it is never reused).
 from __future__ import annotations
 
 from collections.abc import AsyncIterator
+from dataclasses import dataclass
 from typing import Literal, Protocol
 
 HeaderPairs = tuple[tuple[str, str], ...]
@@ -49,8 +50,25 @@ class ClientBodyError(Exception):
         self.kind = kind
 
 
+@dataclass(frozen=True, slots=True)
+class Rejection:
+    """Why the server refused a request before the handler could forward it:
+    ``status`` 400 (malformed, ambiguous framing), 414, 431, 408 (head too slow)
+    or 501; the connection is closed after the answer."""
+
+    status: int
+    kind: str  # problem type suffix, e.g. "bad-request", "headers-too-large"
+    detail: str
+
+
 class ClientRequest(Protocol):
-    """One request as the client sent it."""
+    """One request as the client sent it. A request the server's parser refused
+    still reaches the handler, with ``rejection`` set and whatever of the head
+    was parsed (possibly an empty method and target), so that every answer goes
+    through the same finish step."""
+
+    @property
+    def rejection(self) -> Rejection | None: ...
 
     @property
     def method(self) -> str: ...  # as received (extension methods included)
