@@ -18,7 +18,7 @@ from prometheus_client.aiohttp import make_aiohttp_handler
 from yarl import URL
 
 if TYPE_CHECKING:
-    from auditproxy.app import ProxyContext
+    from auditproxy.runtime import ProxyContext
 
 READY_CACHE_SECONDS = 3.0
 CONNECT_PROBE_TIMEOUT = 0.5

@@ -1,195 +1,194 @@
-"""Wiring: the immutable runtime state, the shared context, and the two aiohttp
-applications (traffic and admin) with their resources in ``cleanup_ctx``.
-
-``Runtime`` is everything derived from one validated ``Settings`` (profile, route
-table, timeouts, limits), precomputed so the hot path does no config look-ups.
-Reload builds a new ``Runtime`` and swaps one reference: a request keeps the
-snapshot it started with.
-"""
+"""The two aiohttp applications (traffic and admin) with their resources in
+``cleanup_ctx``, and the traffic side of the ``wire`` seams over aiohttp: the
+client's request (:class:`AiohttpRequest`) and the one way back to it
+(:class:`AiohttpReply`)."""
 
 from __future__ import annotations
 
-import importlib
-import socket
-from collections import deque
-from collections.abc import AsyncIterator, Callable
-from dataclasses import dataclass
-from typing import Any
+import asyncio
+import contextlib
+from collections.abc import AsyncIterator
+from typing import cast
 
-import structlog
-from aiohttp import ClientSession, ClientTimeout, web
-from prometheus_client import CollectorRegistry
-from yarl import URL
+from aiohttp import hdrs, web
 
-from auditproxy import __version__
-from auditproxy.core.errors import ConfigError
-from auditproxy.core.profile import Profile
-from auditproxy.core.routes import RouteLabeler
-from auditproxy.profiles import load_profile
-from auditproxy.settings import RouteSettings, Settings
-from auditproxy.sinks.log import LogSink
-from auditproxy.sinks.metrics import Metrics
+from auditproxy.proxy import handle_exchange
+from auditproxy.runtime import ProxyContext
 from auditproxy.sinks.recorder import Recorder
-from auditproxy.upstream import Deadlines, make_session, request_timeout
+from auditproxy.upstream import AiohttpUpstream
+from auditproxy.wire import ClientBodyError, HeaderPairs, Rejection
 
-log = structlog.get_logger("auditproxy")
-
-RECENT_FINDINGS = 1000
-MIN_CAPTURE = 64 * 1024
-# Keys that only take effect on restart (sockets, process-wide resources).
-RESTART_ONLY = ("listen", "admin", "record", "log", "limits")
+_VERSIONS = {(1, 1): "1.1", (1, 0): "1.0"}
 
 
-@dataclass(frozen=True, slots=True, kw_only=True)
-class Route:
-    """One upstream target, precomputed from a RouteSettings (or ``upstream:``)."""
+class AiohttpRequest:
+    """``wire.ClientRequest`` over an aiohttp request."""
 
-    prefix: str
-    base: str  # scheme://authority[/base-path] without trailing slash
-    authority: str  # lower-case host[:port] of the upstream
-    preserve_host: bool
-    public: bool
-
-    def matches(self, path: str) -> bool:
-        p = self.prefix
-        return p == "/" or path == p or path.startswith(p if p.endswith("/") else p + "/")
-
-
-def _route(rs: RouteSettings) -> Route:
-    url = URL(rs.upstream)
-    return Route(
-        prefix=rs.prefix,
-        base=rs.upstream.rstrip("/"),
-        authority=_authority(url),
-        preserve_host=rs.preserve_host,
-        public=rs.public,
+    __slots__ = (
+        "_content",
+        "content_length",
+        "has_body",
+        "headers",
+        "host",
+        "method",
+        "path",
+        "remote",
+        "scheme",
+        "target",
+        "version",
     )
+    rejection: Rejection | None = None
 
+    def __init__(self, request: web.Request) -> None:
+        self._content = request.content
+        self.method = request.method
+        self.target = request.raw_path
+        self.path = request.path
+        v = request.version
+        self.version = _VERSIONS.get((v.major, v.minor)) or f"{v.major}.{v.minor}"
+        self.headers: HeaderPairs = tuple(request.headers.items())
+        self.scheme = request.scheme
+        self.host = request.host
+        self.remote = request.remote or ""
+        self.content_length = request.content_length
+        self.has_body = request.body_exists
 
-def _authority(url: URL) -> str:
-    host = (url.raw_host or "").lower()
-    if ":" in host:
-        host = f"[{host}]"
-    return host if url.is_default_port() else f"{host}:{url.port}"
-
-
-@dataclass(frozen=True, slots=True, kw_only=True)
-class Runtime:
-    settings: Settings
-    profile: Profile
-    routes: tuple[Route, ...]
-    labeler: RouteLabeler
-    timeout: ClientTimeout
-    capture_cap: int
-    own_authorities: frozenset[str]
-
-    def route_for(self, path: str) -> Route | None:
-        for r in self.routes:
-            if r.matches(path):
-                return r
-        return None
-
-
-def _own_authorities(settings: Settings, routes: tuple[Route, ...]) -> frozenset[str]:
-    """Authorities an absolute-form target may name: the proxy's own addresses and
-    the configured upstreams. Anything else is a foreign host (no open proxy)."""
-    port = settings.listen.port
-    hosts = {settings.listen.host, "localhost", "127.0.0.1", "[::1]", socket.gethostname()}
-    names = {h.lower() for h in hosts}
-    out = {f"{h}:{port}" for h in names}
-    if port == 80:
-        out |= names
-    out |= {r.authority for r in routes}
-    return frozenset(out)
-
-
-def build_runtime(settings: Settings) -> Runtime:
-    """Everything derived from settings; raises ConfigError (e.g. from the profile)."""
-    source = settings.config_file or "<config>"
-    profile = load_profile(settings.profile, settings.rules, source=source)
-    routes = tuple(_route(r) for r in settings.routes)
-    if settings.upstream:
-        routes += (_route(RouteSettings(prefix="/", upstream=settings.upstream)),)
-    templates = [t for r in settings.routes for t in r.templates]
-    return Runtime(
-        settings=settings,
-        profile=profile,
-        routes=routes,
-        labeler=RouteLabeler(templates, max_routes=settings.max_routes),
-        timeout=request_timeout(settings),
-        capture_cap=max(settings.record.max_body, MIN_CAPTURE),
-        own_authorities=_own_authorities(settings, routes),
-    )
-
-
-def _load_report(profile: Profile) -> Any | None:
-    """The compliance report (core/report.py) when it is available."""
-    try:
-        module = importlib.import_module("auditproxy.core.report")
-    except ImportError:
-        return None
-    return module.Report(profile)
-
-
-class ProxyContext:
-    """Shared, long-lived state of one serving process."""
-
-    def __init__(
-        self,
-        runtime: Runtime,
-        *,
-        registry: CollectorRegistry | None = None,
-        loader: Callable[[], Settings] | None = None,
-    ) -> None:
-        self.runtime = runtime
-        self.registry = registry if registry is not None else CollectorRegistry()
-        self.metrics = Metrics(self.registry)
-        self.log_sink = LogSink()
-        self.recent: deque[dict[str, Any]] = deque(maxlen=RECENT_FINDINGS)
-        self.report = _load_report(runtime.profile)
-        self.recorder: Recorder | None = None
-        self.session: ClientSession | None = None
-        self.deadlines = Deadlines()  # upstream timeouts of every request in flight
-        self.loader = loader
-        self.sink_errors = 0
-        self._set_build_info()
-
-    def _set_build_info(self) -> None:
-        p = self.runtime.profile
-        self.metrics.build_info.clear()
-        self.metrics.build_info.labels(__version__, p.name, p.version).set(1)
-
-    def reload(self) -> str | None:
-        """Re-read the configuration and swap the runtime; None on success, else
-        the one-line error (the old configuration stays active)."""
-        if self.loader is None:
-            return "no configuration source to reload from"
+    async def read(self) -> bytes:
         try:
-            new = build_runtime(self.loader())
-        except ConfigError as exc:
-            log.error("config_reload_failed", error=str(exc))
-            return str(exc)
-        old = self.runtime.settings
-        self.runtime = new
-        self._set_build_info()
-        changed = [k for k in RESTART_ONLY if getattr(old, k) != getattr(new.settings, k)]
-        log.info("config_reloaded", file=new.settings.config_file, restart_needed_for=changed)
-        return None
+            return await self._content.readany()
+        except Exception as exc:
+            raise ClientBodyError("client_disconnected") from exc
 
 
-async def _session_ctx(app: web.Application) -> AsyncIterator[None]:
+class _Transparent:
+    """Do not invent ``Server`` or ``Content-Type`` fields the handler did not give
+    (aiohttp adds both by default). ``Date`` is still added when absent, as RFC
+    9110 §6.6.1 requires."""
+
+    _keep_server = False
+    _keep_content_type = False
+
+    async def _prepare_headers(self) -> None:
+        await super()._prepare_headers()  # type: ignore[misc]
+        headers = cast(web.StreamResponse, self).headers
+        if not self._keep_server:
+            headers.popall(hdrs.SERVER, None)
+        if not self._keep_content_type:
+            headers.popall(hdrs.CONTENT_TYPE, None)
+
+
+class _StreamedResponse(_Transparent, web.StreamResponse):
+    """Streams the body chunk by chunk as it arrives."""
+
+
+class _WholeResponse(_Transparent, web.Response):
+    """A body known in full, sent together with the head in one write."""
+
+
+def _keep_flags(resp: _Transparent, headers: HeaderPairs) -> bool:
+    """Mark which fields the handler gave; True when it asked to close."""
+    close = False
+    for k, v in headers:
+        lk = k.lower()
+        if lk == "server":
+            resp._keep_server = True
+        elif lk == "content-type":
+            resp._keep_content_type = True
+        elif lk == "connection" and v.lower() == "close":
+            close = True
+    return close
+
+
+class AiohttpReply:
+    """``wire.Reply`` over aiohttp: the response object the aiohttp handler
+    returns is ``response`` (prepared, or a placeholder when nothing was sent)."""
+
+    __slots__ = ("_request", "response")
+
+    def __init__(self, request: web.Request) -> None:
+        self._request = request
+        self.response: web.StreamResponse | None = None
+
+    @property
+    def started(self) -> bool:
+        return self.response is not None and self.response.prepared
+
+    async def send(self, status: int, reason: str, headers: HeaderPairs, body: bytes) -> bool:
+        resp = _WholeResponse(status=status, reason=reason or None, body=body)
+        return await self._prepare(resp, headers, end=True)
+
+    async def start(self, status: int, reason: str, headers: HeaderPairs) -> bool:
+        resp = _StreamedResponse(status=status, reason=reason or None)
+        return await self._prepare(resp, headers, end=False)
+
+    async def _prepare(
+        self, resp: _StreamedResponse | _WholeResponse, headers: HeaderPairs, *, end: bool
+    ) -> bool:
+        self.response = resp
+        h = resp.headers
+        for k, v in headers:
+            if k.lower() != "connection":
+                h.add(k, v)
+        if _keep_flags(resp, headers):
+            resp.force_close()
+        try:
+            await resp.prepare(self._request)
+            if end:
+                await resp.write_eof()
+        except Exception:
+            return False
+        return True
+
+    async def write(self, chunk: bytes) -> bool:
+        assert self.response is not None
+        try:
+            await self.response.write(chunk)
+        except Exception:
+            return False
+        return True
+
+    async def end(self) -> bool:
+        assert self.response is not None
+        try:
+            await self.response.write_eof()
+        except Exception:
+            return False
+        return True
+
+    def abort(self) -> None:
+        transport = self._request.transport
+        if transport is not None:
+            transport.abort()
+
+    async def pause(self, delay: float) -> bool:
+        """Wait ``delay`` seconds; ``False`` as soon as the client is gone."""
+        loop = asyncio.get_running_loop()
+        until = loop.time() + delay
+        while True:
+            transport = self._request.transport
+            if transport is None or transport.is_closing():
+                return False
+            left = until - loop.time()
+            if left <= 0:
+                return True
+            await asyncio.sleep(min(left, 0.05))
+
+
+async def _upstream_ctx(app: web.Application) -> AsyncIterator[None]:
     ctx = app[CTX]
-    ctx.session = make_session(ctx.runtime.settings)
+    upstream = ctx.upstream = AiohttpUpstream(ctx.runtime.settings)
     yield
-    await ctx.session.close()
+    ctx.upstream = None
+    await upstream.close()
 
 
 async def _recorder_ctx(app: web.Application) -> AsyncIterator[None]:
     ctx = app[CTX]
     settings = ctx.runtime.settings
     if settings.record.enabled:
-        ctx.recorder = Recorder(settings.record, ctx.metrics, ctx.runtime.profile)
-        await ctx.recorder.start()
+        recorder = Recorder(settings.record, ctx.metrics, ctx.runtime.profile)
+        await recorder.start()
+        ctx.attach_recorder(recorder)
     yield
     if ctx.recorder is not None:
         await ctx.recorder.close()
@@ -200,13 +199,26 @@ CTX = web.AppKey("auditproxy_ctx", ProxyContext)
 
 def make_proxy_app(ctx: ProxyContext) -> web.Application:
     """The traffic application: one catch-all route to the proxy handler."""
-    from auditproxy.proxy import make_handler
+    in_flight = ctx.metrics.in_flight
+
+    async def handle(request: web.Request) -> web.StreamResponse:
+        reply = AiohttpReply(request)
+        in_flight.inc()
+        try:
+            await handle_exchange(ctx, AiohttpRequest(request), reply)
+        finally:
+            in_flight.dec()
+        if reply.response is None:  # the client went away before any answer
+            reply.response = web.Response(status=499)
+            with contextlib.suppress(Exception):
+                reply.abort()
+        return reply.response
 
     app = web.Application(client_max_size=0, handler_args=None)
     app[CTX] = ctx
-    app.cleanup_ctx.append(_session_ctx)
+    app.cleanup_ctx.append(_upstream_ctx)
     app.cleanup_ctx.append(_recorder_ctx)
-    app.router.add_route("*", "/{tail:.*}", make_handler(ctx))
+    app.router.add_route("*", "/{tail:.*}", handle)
     return app
 
 

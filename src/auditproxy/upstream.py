@@ -1,4 +1,5 @@
-"""The upstream side: one pooled keep-alive ClientSession, and the one place where
+"""The upstream side over aiohttp: one pooled keep-alive ClientSession behind the
+``wire.Upstream`` seam (one attempt per ``send``), and the one place where
 aiohttp's exceptions are mapped to the SPEC §5 error kinds.
 
 Kinds: ``connect`` (refused, DNS, connect timeout), ``timeout`` (no head within
@@ -9,16 +10,16 @@ response was complete), ``protocol`` (malformed status line, header or framing).
 from __future__ import annotations
 
 import asyncio
-import time
-from typing import Protocol
+from collections.abc import AsyncIterator, Awaitable
 
 import aiohttp
-from aiohttp import ClientSession, ClientTimeout, DummyCookieJar, TCPConnector, hdrs
+from aiohttp import ClientResponse, ClientSession, ClientTimeout, DummyCookieJar, TCPConnector, hdrs
+from yarl import URL
 
 from auditproxy.settings import Settings
-from auditproxy.wire import ErrorKind, UpstreamError
+from auditproxy.wire import ErrorKind, HeaderPairs, UpstreamError
 
-__all__ = ["Deadlines", "UpstreamError", "classify", "make_session", "request_timeout"]
+__all__ = ["AiohttpUpstream", "UpstreamError", "classify"]
 
 # Headers aiohttp's client would add on its own; the proxy forwards only what the
 # client sent, so these are never added automatically.
@@ -75,51 +76,86 @@ def request_timeout(settings: Settings) -> ClientTimeout:
     return ClientTimeout(total=None, connect=settings.timeouts.connect, sock_read=None)
 
 
-class Watched(Protocol):
-    def check(self, now: float) -> None:
-        """Compare the item's deadlines with ``now`` (``time.perf_counter``) and
-        cancel its task when one has passed."""
+_VERSIONS = {(1, 1): "1.1", (1, 0): "1.0"}
 
 
-class Deadlines:
-    """One coarse timer for every upstream wait in flight.
+class _Response:
+    """``wire.UpstreamResponse`` over an aiohttp ClientResponse."""
 
-    Every ``interval`` seconds (while anything is watched) each watched item is
-    asked to ``check`` its deadlines. A timeout therefore fires between its limit
-    and its limit plus ``interval`` after the event it measures from, never early;
-    at 100 ms that is well inside the tolerance of limits measured in seconds."""
+    __slots__ = ("_done", "_resp", "content_length", "headers", "reason", "status", "version")
 
-    __slots__ = ("_handle", "_loop", "_watched", "interval")
+    def __init__(self, resp: ClientResponse) -> None:
+        self._resp = resp
+        self._done = False
+        self.status = resp.status
+        self.reason = resp.reason or ""
+        self.headers: HeaderPairs = tuple(resp.headers.items())
+        v = resp.version
+        self.version = (_VERSIONS.get((v.major, v.minor)) or f"{v.major}.{v.minor}") if v else "1.1"
+        self.content_length = resp.content_length
 
-    def __init__(self, interval: float = 0.1) -> None:
-        self.interval = interval
-        self._watched: dict[Watched, None] = {}
-        self._handle: asyncio.TimerHandle | None = None
-        self._loop: asyncio.AbstractEventLoop | None = None
+    @property
+    def bytes_received(self) -> int:
+        return self._resp.content.total_bytes
 
-    def __len__(self) -> int:
-        return len(self._watched)
+    async def read(self) -> bytes:
+        chunk = await self._guarded(self._resp.content.readany())
+        if not chunk:
+            self._done = True
+        return chunk
 
-    def add(self, item: Watched) -> None:
-        self._watched[item] = None
-        if self._handle is None or self._loop is not asyncio.get_running_loop():
-            self._arm()
+    async def read_all(self) -> bytes:
+        data = await self._guarded(self._resp.read())
+        self._done = True
+        return data
 
-    def discard(self, item: Watched) -> None:
-        self._watched.pop(item, None)
+    async def _guarded(self, read: Awaitable[bytes]) -> bytes:
+        """A body read; any failure or cancellation closes the connection."""
+        try:
+            return await read
+        except asyncio.CancelledError:
+            self._resp.close()
+            raise
+        except Exception as exc:
+            self._resp.close()
+            raise classify(exc) from exc
 
-    def _arm(self) -> None:
-        loop = self._loop = asyncio.get_running_loop()
-        self._handle = loop.call_later(self.interval, self._sweep)
+    def release(self) -> None:
+        if self._done:
+            self._resp.release()
+        else:
+            self._resp.close()  # not read to the end: never reused
 
-    def _sweep(self) -> None:
-        self._handle = None
-        if not self._watched:
-            return  # re-armed by the next add
-        now = time.perf_counter()
-        for item in list(self._watched):
-            try:
-                item.check(now)
-            except Exception:  # one broken item must not stop the others' timeouts
-                self._watched.pop(item, None)
-        self._arm()
+
+class AiohttpUpstream:
+    """``wire.Upstream`` over the one pooled ClientSession of the process."""
+
+    def __init__(self, settings: Settings) -> None:
+        self._session = make_session(settings)
+        self._timeout = request_timeout(settings)
+
+    async def send(
+        self,
+        base: str,
+        method: str,
+        target: str,
+        headers: HeaderPairs,
+        body: bytes | AsyncIterator[bytes] | None,
+    ) -> _Response:
+        try:
+            resp = await self._session.request(
+                method,
+                URL(base + target, encoded=True),
+                headers=headers,
+                data=body,
+                allow_redirects=False,
+                timeout=self._timeout,
+            )
+        except asyncio.CancelledError:
+            raise
+        except Exception as exc:
+            raise classify(exc) from exc
+        return _Response(resp)
+
+    async def close(self) -> None:
+        await self._session.close()

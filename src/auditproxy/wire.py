@@ -112,6 +112,11 @@ class Reply(Protocol):
     async def end(self) -> bool: ...
     def abort(self) -> None: ...
 
+    async def pause(self, delay: float) -> bool:
+        """Wait ``delay`` seconds (a retry's back-off); ``False`` as soon as the
+        client is gone."""
+        ...
+
 
 class UpstreamResponse(Protocol):
     """The head of an upstream response and its body, read chunk by chunk."""

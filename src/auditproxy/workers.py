@@ -89,8 +89,8 @@ def _worker_main(
 ) -> None:
     """Entry point of one worker process (runs in a fresh interpreter)."""
     os.environ[ENV_MULTIPROC_DIR] = metrics_dir
-    from auditproxy.commands.serve import loader_for, serve
     from auditproxy.logconfig import configure_logging
+    from auditproxy.server import loader_for, serve
 
     configure_logging(settings.log.level, settings.log.format)
     structlog.contextvars.bind_contextvars(worker=index, pid=os.getpid())

@@ -1,24 +1,11 @@
 """The hot-path shortcuts give the same results as the full computation: the report's
-lazily folded clean exchanges, cached retry advice and the fast record constructors."""
+lazily folded clean exchanges and the cached retry advice."""
 
 from __future__ import annotations
 
-import dataclasses
-
 from auditproxy.core.engine import Profile, audit, retry_advice
 from auditproxy.core.findings import Finding, RetryAdvice, Severity
-from auditproxy.core.model import (
-    Body,
-    Exchange,
-    RequestHead,
-    ResponseHead,
-    Timing,
-    new_body,
-    new_exchange,
-    new_request_head,
-    new_response_head,
-    new_timing,
-)
+from auditproxy.core.model import Exchange
 from auditproxy.core.report import Report
 
 from .conftest import IMF_DATE, make_exchange
@@ -88,42 +75,3 @@ def test_cached_advice_matches_and_retry_after_is_not_cached(digg: Profile) -> N
     assert with_after.condition is not None
     assert "honour Retry-After: 7" in with_after.condition
     assert isinstance(with_after, RetryAdvice)
-
-
-def test_fast_constructors_build_equal_frozen_records() -> None:
-    """The hot-path constructors give records equal to the dataclass constructors' ones."""
-    h = (("A", "b"),)
-    fast = new_exchange(
-        new_request_head("GET", "/x?q=1", h, "1.1", "http", "example"),
-        new_response_head(200, "OK", h, "1.1"),
-        new_body(0, b""),
-        new_body(3, b"abc"),
-        "/x",
-        "upstream",
-        True,
-        "id",
-        "tp",
-        "127.0.0.1",
-        new_timing(1.0, 0.1, 0.2, 0.3),
-    )
-    slow = Exchange(
-        request=RequestHead(
-            method="GET", target="/x?q=1", headers=h, http_version="1.1", scheme="http",
-            host="example",
-        ),
-        response=ResponseHead(status=200, reason="OK", headers=h, http_version="1.1"),
-        request_body=Body(size=0, sample=b""),
-        response_body=Body(size=3, sample=b"abc"),
-        route="/x", origin="upstream", public=True, request_id="id", traceparent="tp",
-        client_address="127.0.0.1", timing=Timing(started=1.0, wait=0.1, upstream=0.2, total=0.3),
-    )  # fmt: skip
-    assert fast == slow
-    assert hash(fast) == hash(slow)
-    assert fast.request.query == "q=1"
-    assert dataclasses.replace(fast, route="/y").route == "/y"
-    try:
-        fast.route = "/z"  # type: ignore[misc]
-    except dataclasses.FrozenInstanceError:
-        pass
-    else:
-        raise AssertionError("records must stay frozen")

@@ -18,7 +18,7 @@ import time
 
 from aiohttp import ClientSession, ClientTimeout, TCPConnector, web
 
-from auditproxy.upstream import Deadlines
+from auditproxy.deadlines import Deadlines
 
 CONCURRENCY = 32
 BODY = b"x" * 211

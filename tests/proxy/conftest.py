@@ -1,5 +1,5 @@
 """Fixtures for the proxy tests: real upstream servers on 127.0.0.1, the real proxy
-(both servers started by ``auditproxy.commands.serve.start``), raw-socket helpers."""
+(both servers started by ``auditproxy.server.start``), raw-socket helpers."""
 
 from __future__ import annotations
 
@@ -14,8 +14,8 @@ from aiohttp import web
 from aiohttp.test_utils import TestServer
 from prometheus_client import CollectorRegistry
 
-from auditproxy.app import ProxyContext
-from auditproxy.commands.serve import bound_address, start
+from auditproxy.runtime import ProxyContext
+from auditproxy.server import bound_address, start
 from auditproxy.settings import Settings, load_settings
 
 GZIP_BODY = gzip.compress(b'{"hello": "world"}' * 50)

@@ -8,7 +8,7 @@ from pathlib import Path
 import aiohttp
 from prometheus_client.parser import text_string_to_metric_families
 
-from auditproxy.commands.serve import loader_for
+from auditproxy.server import loader_for
 from tests.proxy.conftest import Proxy, ProxyFactory, Upstream
 
 SPEC_FAMILIES = {

@@ -12,7 +12,7 @@ import pytest
 from aiohttp import web
 from aiohttp.test_utils import TestServer
 
-from auditproxy.upstream import Deadlines
+from auditproxy.deadlines import Deadlines
 
 from .conftest import ProxyFactory
 

@@ -11,11 +11,19 @@ import pytest
 
 from auditproxy.core.engine import Profile, audit
 from auditproxy.core.findings import RetryAdvice
-from auditproxy.core.har import from_har_entry, to_har_entry, to_har_log
+from auditproxy.core.har import HAR_VERSION, from_har_entry, to_har_entry
 from auditproxy.core.redact import REDACTED, Redaction
 from tests.recording.factories import DATA, MISSING_LOCATION, make_exchange
 
 SCHEMA = json.loads((DATA / "har-1.2.schema.json").read_text("utf-8"))
+
+
+def to_har_log(entries: list[dict[str, Any]]) -> dict[str, Any]:
+    """A HAR 1.2 document around ``entries``, as `auditproxy export` writes it."""
+    creator = {"name": "auditproxy", "version": "test"}
+    return {"log": {"version": HAR_VERSION, "creator": creator, "pages": [], "entries": entries}}
+
+
 R = Redaction.build()
 
 

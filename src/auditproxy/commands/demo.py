@@ -270,7 +270,7 @@ async def fetch_report(admin: str) -> str:
 
 
 async def _demo(args: argparse.Namespace) -> int:
-    from auditproxy.commands.serve import bound_address, start
+    from auditproxy.server import bound_address, start
 
     record_dir: Path = args.record_path
     out, err = sys.stdout, sys.stderr

@@ -44,15 +44,6 @@ def valid_traceparent(value: str | None) -> bool:
     return m is not None and m.group(1) != _ZERO_TRACE and m.group(2) != _ZERO_SPAN
 
 
-def connection_tokens(headers: Iterable[tuple[str, str]]) -> frozenset[str]:
-    """Lower-cased field names listed in any ``Connection`` header."""
-    names: set[str] = set()
-    for k, v in headers:
-        if k.lower() == "connection":
-            names.update(t.strip().lower() for t in v.split(",") if t.strip())
-    return frozenset(names)
-
-
 def _end_to_end(headers: Iterable[tuple[str, str]]) -> list[tuple[str, str, str]]:
     """``(lower-cased name, name, value)`` of every field that is not hop-by-hop,
     including the fields named in ``Connection``. One pass, one ``lower()`` per
@@ -72,11 +63,6 @@ def _end_to_end(headers: Iterable[tuple[str, str]]) -> list[tuple[str, str, str]
         if extra:
             out = [t for t in out if t[0] not in extra]
     return out
-
-
-def drop_hop_by_hop(headers: Iterable[tuple[str, str]]) -> HeaderList:
-    """``headers`` without hop-by-hop fields, including those named in ``Connection``."""
-    return [(k, v) for _, k, v in _end_to_end(headers)]
 
 
 def _forwarded_node(address: str) -> str:
@@ -173,10 +159,6 @@ def outbound_response_headers(headers: Iterable[tuple[str, str]], *, request_id:
     if not has_request_id and request_id:
         out.append(("X-Request-Id", request_id))
     return out
-
-
-def is_origin_form(target: str) -> bool:
-    return target.startswith("/")
 
 
 def absolute_form_authority(target: str) -> str | None:

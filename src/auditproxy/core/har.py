@@ -139,6 +139,19 @@ def _body_fields(
     return fields
 
 
+def _rewritten(exchange: Exchange) -> dict[str, Any] | None:
+    """The head the client got instead of the upstream's, and the rules applied."""
+    r = exchange.rewritten
+    if r is None:
+        return None
+    return {
+        "status": r.head.status,
+        "statusText": r.head.reason,
+        "headers": [{"name": k, "value": v} for k, v in r.head.headers],
+        "rules": list(r.rules),
+    }
+
+
 def to_har_entry(
     exchange: Exchange,
     findings: tuple[Finding, ...],
@@ -216,7 +229,10 @@ def to_har_entry(
             "compliant": is_compliant(findings),
             "findings": [f.as_dict() for f in findings],
             "retry_advice": advice.as_dict(),
+            "attempt": exchange.attempt,
             "attempts": exchange.attempts,
+            "delivered": exchange.delivered,
+            "rewritten": _rewritten(exchange),
             "profile": profile_name,
             "profile_version": profile_version,
             "public": exchange.public,
@@ -228,18 +244,6 @@ def to_har_entry(
                 "total_ms": _ms(t.total),
             },
         },
-    }
-
-
-def to_har_log(entries: Iterable[Mapping[str, Any]], *, version: str = "") -> dict[str, Any]:
-    """A HAR 1.2 document around ``entries`` (in the order given)."""
-    return {
-        "log": {
-            "version": HAR_VERSION,
-            "creator": {"name": "auditproxy", "version": version or "unknown"},
-            "pages": [],
-            "entries": list(entries),
-        }
     }
 
 
@@ -357,7 +361,7 @@ def from_har_entry(entry: Mapping[str, Any]) -> Exchange:
     timings = entry.get("timings")
     wait = timings.get("wait") if isinstance(timings, Mapping) else None
     total = entry.get("time")
-    attempts = audit.get("attempts", 1)
+    attempts = _positive(audit.get("attempts"))
     return Exchange(
         request=request,
         response=response,
@@ -373,9 +377,15 @@ def from_har_entry(entry: Mapping[str, Any]) -> Exchange:
             wait=wait / 1000.0 if isinstance(wait, int | float) and wait >= 0 else None,
             total=total / 1000.0 if isinstance(total, int | float) and total >= 0 else 0.0,
         ),
-        attempts=attempts if isinstance(attempts, int) and attempts > 0 else 1,
+        attempt=min(_positive(audit.get("attempt")), attempts),
+        attempts=attempts,
         error=audit.get("error") if isinstance(audit.get("error"), str) else None,
+        delivered=audit.get("delivered") is not False,
     )
+
+
+def _positive(value: object) -> int:
+    return value if isinstance(value, int) and not isinstance(value, bool) and value > 0 else 1
 
 
 def recorded_findings(entry: Mapping[str, Any]) -> tuple[Finding, ...]:

@@ -7,7 +7,7 @@ recording shows what was on the wire); look-ups are case-insensitive.
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import Any, Literal
+from typing import Literal
 
 Headers = tuple[tuple[str, str], ...]
 Origin = Literal["upstream", "proxy"]
@@ -117,85 +117,17 @@ class Exchange:
     traceparent: str = ""
     client_address: str = ""
     timing: Timing = field(default_factory=Timing)
-    attempts: int = 1
+    attempt: int = 1  # which attempt at the upstream this is (retries count up)
+    attempts: int = 1  # how many attempts the client's request took in all
     error: str | None = None  # upstream error kind when origin == "proxy" after a failure
+    rewritten: Rewritten | None = None  # what the client got instead, when rewritten
+    delivered: bool = True  # the client received the whole response
 
 
-# --- fast constructors for the proxy's hot path -------------------------------------
-# A frozen dataclass's __init__ goes through object.__setattr__ (a type look-up) for
-# every field. These set the slots through their descriptors directly: the same
-# records (equal, hashable, frozen, dataclasses.replace works), built in about half
-# the time. Every field is given, in declaration order.
+@dataclass(frozen=True, slots=True, kw_only=True)
+class Rewritten:
+    """The response head the client got after the rewrite rules, and which
+    rules changed it (``name:action`` each)."""
 
-_new = object.__new__
-
-
-def _setters(cls: type, names: str) -> list[Any]:
-    return [cls.__dict__[n].__set__ for n in names.split()]
-
-
-_rq = _setters(RequestHead, "method target headers http_version scheme host")
-_rs = _setters(ResponseHead, "status reason headers http_version")
-_tm = _setters(Timing, "started wait upstream total")
-_bd = _setters(Body, "size sample")
-_ex = _setters(
-    Exchange,
-    "request response request_body response_body route origin public request_id "
-    "traceparent client_address timing attempts error",
-)
-
-
-def new_request_head(
-    method: str, target: str, headers: Headers, http_version: str, scheme: str, host: str
-) -> RequestHead:
-    o: RequestHead = _new(RequestHead)
-    s = _rq
-    s[0](o, method), s[1](o, target), s[2](o, headers)
-    s[3](o, http_version), s[4](o, scheme), s[5](o, host)
-    return o
-
-
-def new_response_head(
-    status: int, reason: str, headers: Headers, http_version: str
-) -> ResponseHead:
-    o: ResponseHead = _new(ResponseHead)
-    s = _rs
-    s[0](o, status), s[1](o, reason), s[2](o, headers), s[3](o, http_version)
-    return o
-
-
-def new_timing(started: float, wait: float | None, upstream: float | None, total: float) -> Timing:
-    o: Timing = _new(Timing)
-    s = _tm
-    s[0](o, started), s[1](o, wait), s[2](o, upstream), s[3](o, total)
-    return o
-
-
-def new_body(size: int, sample: bytes) -> Body:
-    o: Body = _new(Body)
-    _bd[0](o, size), _bd[1](o, sample)
-    return o
-
-
-def new_exchange(
-    request: RequestHead,
-    response: ResponseHead,
-    request_body: Body,
-    response_body: Body,
-    route: str,
-    origin: Origin,
-    public: bool,
-    request_id: str,
-    traceparent: str,
-    client_address: str,
-    timing: Timing,
-    attempts: int = 1,
-    error: str | None = None,
-) -> Exchange:
-    o: Exchange = _new(Exchange)
-    s = _ex
-    s[0](o, request), s[1](o, response), s[2](o, request_body), s[3](o, response_body)
-    s[4](o, route), s[5](o, origin), s[6](o, public), s[7](o, request_id)
-    s[8](o, traceparent), s[9](o, client_address), s[10](o, timing), s[11](o, attempts)
-    s[12](o, error)
-    return o
+    head: ResponseHead
+    rules: tuple[str, ...] = ()

@@ -1,0 +1,193 @@
+"""The serving process's state: the immutable ``Runtime`` derived from one
+validated ``Settings``, and the long-lived ``ProxyContext`` shared by the traffic
+handler and the admin endpoints.
+
+``Runtime`` is everything derived from settings (profile, route table, timeouts,
+limits), precomputed so the hot path does no config look-ups. Reload builds a
+new ``Runtime`` and swaps one reference: a request keeps the snapshot it started
+with. This module imports neither the handler nor the admin app, so both can
+import it.
+"""
+
+from __future__ import annotations
+
+import importlib
+import socket
+from collections import deque
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any
+
+import structlog
+from prometheus_client import CollectorRegistry
+from yarl import URL
+
+from auditproxy import __version__
+from auditproxy.core.errors import ConfigError
+from auditproxy.core.profile import Profile
+from auditproxy.core.routes import RouteLabeler
+from auditproxy.deadlines import Deadlines
+from auditproxy.profiles import load_profile
+from auditproxy.settings import RouteSettings, Settings
+from auditproxy.sinks import Sink, fan_out
+from auditproxy.sinks.log import LogSink
+from auditproxy.sinks.metrics import Metrics
+from auditproxy.sinks.recorder import Recorder
+from auditproxy.wire import Upstream
+
+log = structlog.get_logger("auditproxy")
+
+RECENT_FINDINGS = 1000
+MIN_CAPTURE = 64 * 1024
+# Keys that only take effect on restart (sockets, process-wide resources).
+RESTART_ONLY = ("listen", "admin", "record", "log", "limits")
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class Route:
+    """One upstream target, precomputed from a RouteSettings (or ``upstream:``)."""
+
+    prefix: str
+    base: str  # scheme://authority[/base-path] without trailing slash
+    authority: str  # lower-case host[:port] of the upstream
+    preserve_host: bool
+    public: bool
+
+    def matches(self, path: str) -> bool:
+        p = self.prefix
+        return p == "/" or path == p or path.startswith(p if p.endswith("/") else p + "/")
+
+
+def _route(rs: RouteSettings) -> Route:
+    url = URL(rs.upstream)
+    return Route(
+        prefix=rs.prefix,
+        base=rs.upstream.rstrip("/"),
+        authority=_authority(url),
+        preserve_host=rs.preserve_host,
+        public=rs.public,
+    )
+
+
+def _authority(url: URL) -> str:
+    host = (url.raw_host or "").lower()
+    if ":" in host:
+        host = f"[{host}]"
+    return host if url.is_default_port() else f"{host}:{url.port}"
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class Runtime:
+    settings: Settings
+    profile: Profile
+    routes: tuple[Route, ...]
+    labeler: RouteLabeler
+    capture_cap: int
+    own_authorities: frozenset[str]
+
+    def route_for(self, path: str) -> Route | None:
+        for r in self.routes:
+            if r.matches(path):
+                return r
+        return None
+
+
+def _own_authorities(settings: Settings, routes: tuple[Route, ...]) -> frozenset[str]:
+    """Authorities an absolute-form target may name: the proxy's own addresses and
+    the configured upstreams. Anything else is a foreign host (no open proxy)."""
+    port = settings.listen.port
+    hosts = {settings.listen.host, "localhost", "127.0.0.1", "[::1]", socket.gethostname()}
+    names = {h.lower() for h in hosts}
+    out = {f"{h}:{port}" for h in names}
+    if port == 80:
+        out |= names
+    out |= {r.authority for r in routes}
+    return frozenset(out)
+
+
+def build_runtime(settings: Settings) -> Runtime:
+    """Everything derived from settings; raises ConfigError (e.g. from the profile)."""
+    source = settings.config_file or "<config>"
+    profile = load_profile(settings.profile, settings.rules, source=source)
+    routes = tuple(_route(r) for r in settings.routes)
+    if settings.upstream:
+        routes += (_route(RouteSettings(prefix="/", upstream=settings.upstream)),)
+    templates = [t for r in settings.routes for t in r.templates]
+    return Runtime(
+        settings=settings,
+        profile=profile,
+        routes=routes,
+        labeler=RouteLabeler(templates, max_routes=settings.max_routes),
+        capture_cap=max(settings.record.max_body, MIN_CAPTURE),
+        own_authorities=_own_authorities(settings, routes),
+    )
+
+
+def _load_report(profile: Profile) -> Any | None:
+    """The compliance report (core/report.py) when it is available."""
+    try:
+        module = importlib.import_module("auditproxy.core.report")
+    except ImportError:
+        return None
+    return module.Report(profile)
+
+
+class ProxyContext:
+    """Shared, long-lived state of one serving process."""
+
+    def __init__(
+        self,
+        runtime: Runtime,
+        *,
+        registry: CollectorRegistry | None = None,
+        loader: Callable[[], Settings] | None = None,
+    ) -> None:
+        self.runtime = runtime
+        self.registry = registry if registry is not None else CollectorRegistry()
+        self.metrics = Metrics(self.registry)
+        self.log_sink = LogSink()
+        self.recent: deque[dict[str, Any]] = deque(maxlen=RECENT_FINDINGS)
+        self.report = _load_report(runtime.profile)
+        self.recorder: Recorder | None = None
+        self.upstream: Upstream | None = None  # set while the traffic server runs
+        self.deadlines = Deadlines()  # upstream timeouts of every request in flight
+        self.loader = loader
+        self.sink_errors = 0
+        self.sinks: tuple[Sink, ...] = ()
+        self._wire_sinks()
+        self._set_build_info()
+
+    def attach_recorder(self, recorder: Recorder | None) -> None:
+        self.recorder = recorder
+        self._wire_sinks()
+
+    def _wire_sinks(self) -> None:
+        self.sinks = fan_out(
+            metrics=self.metrics,
+            log_sink=self.log_sink,
+            recent=self.recent,
+            report=self.report,
+            recorder=self.recorder,
+        )
+
+    def _set_build_info(self) -> None:
+        p = self.runtime.profile
+        self.metrics.build_info.clear()
+        self.metrics.build_info.labels(__version__, p.name, p.version).set(1)
+
+    def reload(self) -> str | None:
+        """Re-read the configuration and swap the runtime; None on success, else
+        the one-line error (the old configuration stays active)."""
+        if self.loader is None:
+            return "no configuration source to reload from"
+        try:
+            new = build_runtime(self.loader())
+        except ConfigError as exc:
+            log.error("config_reload_failed", error=str(exc))
+            return str(exc)
+        old = self.runtime.settings
+        self.runtime = new
+        self._set_build_info()
+        changed = [k for k in RESTART_ONLY if getattr(old, k) != getattr(new.settings, k)]
+        log.info("config_reloaded", file=new.settings.config_file, restart_needed_for=changed)
+        return None
