@@ -322,7 +322,7 @@ def _asked(flight: _Flight) -> Asked:
             scheme=client.scheme,
             host=client.host,
         ),
-        route=flight.rt.labeler.label(client.path),
+        route=flight.rt.labeler.label(client.path, allocate=_shows_path_exists(flight)),
         public=flight.route.public if flight.route is not None else False,
         request_id=flight.request_id,
         traceparent=flight.traceparent,
@@ -337,6 +337,16 @@ def _audit(flight: _Flight, attempt: Attempt, *, phase: engine.Phase) -> tuple[F
         origin="upstream", timing=Timing(started=attempt.started),
     )  # fmt: skip
     return engine.audit(ex, flight.rt.profile, phase=phase)
+
+
+def _shows_path_exists(flight: _Flight) -> bool:
+    """May this exchange take a new route label? Not when the proxy refused the
+    request, nor when the upstream answered 404 (SPEC §6, scanners)."""
+    answered = flight.answered
+    if answered is not None and answered.problem.error is None:
+        return False
+    last = flight.attempts[-1].head if flight.attempts else None
+    return last is None or last.status != 404
 
 
 def _has_body(method: str, status: int) -> bool:

@@ -328,8 +328,12 @@ async def test_big_content_length_gives_413(proxy: Proxy, upstream: Upstream) ->
 async def test_chunked_body_over_limit_gives_413(
     upstream: Upstream, make_proxy: ProxyFactory
 ) -> None:
-    """A chunked body that grows past max_request_body is cut off with 413."""
+    """A chunked body that grows past max_request_body is cut off with 413, counted
+    under the route an earlier answered request gave the path (a refusal alone
+    takes no new route label)."""
     proxy = await make_proxy(upstream.url, limits__max_request_body="100KiB")
+    async with aiohttp.ClientSession() as s, s.post(f"{proxy.url}/upload", data=b"x") as r:
+        assert r.status == 200
 
     async def body() -> object:
         for _ in range(10):
@@ -388,7 +392,7 @@ async def test_exchange_completed_log_event(proxy: Proxy) -> None:
     with capture_logs() as logs:
         async with (
             aiohttp.ClientSession() as s,
-            s.get(f"{proxy.url}/status/404", headers={"X-Request-Id": "r-1", "traceparent": tp}),
+            s.get(f"{proxy.url}/status/409", headers={"X-Request-Id": "r-1", "traceparent": tp}),
         ):
             pass
     done = [e for e in logs if e["event"] == "exchange_completed"]
@@ -397,7 +401,7 @@ async def test_exchange_completed_log_event(proxy: Proxy) -> None:
     assert event["request_id"] == "r-1"
     assert event["traceparent"] == tp
     assert event["method"] == "GET"
-    assert event["status"] == 404
+    assert event["status"] == 409
     assert event["route"] == "/status/{id}"
     assert event["duration_ms"] >= event["upstream_ms"] >= 0
     assert isinstance(event["findings"], list)

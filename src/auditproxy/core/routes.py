@@ -4,9 +4,15 @@ A path becomes the first configured template that matches it
 (``/orders/{id}``; templates without placeholders are tried first), else an
 automatic template with id-like segments
 (numeric, UUID, hex of 8+ characters, opaque tokens of 20+ mixed characters)
-collapsed to ``{id}``. At most ``max_routes`` distinct labels are handed out
-per labeler; later new ones become ``other``. Results are cached in a bounded
-LRU, so a repeated path costs one dict look-up.
+collapsed to ``{id}``. Dot-segments (``/a/../b``, also percent-encoded) are
+removed first, so ``/../../etc/passwd`` is labelled ``/etc/passwd``.
+
+At most ``max_routes`` distinct automatic labels are handed out per labeler;
+later new ones become ``other``. Only an exchange that shows the path exists may
+take a new one (``allocate``): a path no configured template covers that the
+upstream answered 404, or that the proxy refused, gets an existing label or
+``other``, so a scanner's thousand probes cannot use up the budget. Results are
+cached in a bounded LRU, so a repeated path costs one dict look-up.
 """
 
 from __future__ import annotations
@@ -56,6 +62,27 @@ def auto_template(path: str) -> str:
     return label
 
 
+_DOT = re.compile("%2e", re.IGNORECASE)
+
+
+def remove_dot_segments(path: str) -> str:
+    """RFC 3986 §5.2.4 on a path, with percent-encoded dots decoded first:
+    ``/a/./b/../c`` -> ``/a/c``; never climbs above the root."""
+    if "." not in path and "%" not in path:
+        return path
+    segments = _DOT.sub(".", path).split("/")
+    out: list[str] = []
+    for seg in segments[1:] if path.startswith("/") else segments:
+        if seg == "..":
+            if out:
+                out.pop()
+        elif seg != ".":
+            out.append(seg)
+    if segments[-1] in (".", ".."):
+        out.append("")  # /a/b/.. -> /a/
+    return "/" + "/".join(out)
+
+
 def _compile(template: str) -> re.Pattern[str]:
     out = []
     for piece in re.split(r"(\{[^/{}]*\})", template):
@@ -85,28 +112,31 @@ class RouteLabeler:
 
     method_label = staticmethod(method_label)
 
-    def label(self, path: str) -> str:
-        """The label for a request path or target (the query string is ignored)."""
+    def label(self, path: str, *, allocate: bool = True) -> str:
+        """The label for a request path or target (the query string is ignored).
+        With ``allocate=False`` no new automatic label is handed out."""
         cache = self._cache
         hit = cache.get(path)
         if hit is not None:
             cache.move_to_end(path)
             return hit
-        result = self._resolve(path)
+        result = self._resolve(path, allocate)
+        if result is OTHER and not allocate:
+            return result  # a later exchange that shows the path exists may allocate
         cache[path] = result
         if len(cache) > self._cache_size:
             cache.popitem(last=False)
         return result
 
-    def _resolve(self, target: str) -> str:
-        path = target.split("?", 1)[0].split("#", 1)[0]
+    def _resolve(self, target: str, allocate: bool) -> str:
+        path = remove_dot_segments(target.split("?", 1)[0].split("#", 1)[0])
         for template, pattern in self._patterns:
             if pattern.fullmatch(path):
                 return template
         label = auto_template(path)
         if label in self._labels:
             return label
-        if len(self._labels) >= self.max_routes:
+        if not allocate or len(self._labels) >= self.max_routes:
             return OTHER
         self._labels.add(label)
         return label
