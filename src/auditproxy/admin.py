@@ -71,6 +71,8 @@ def setup_admin_routes(app: web.Application, ctx: ProxyContext) -> None:
 
     async def readyz(request: web.Request) -> web.Response:
         rt = ctx.runtime
+        if ctx.draining:
+            return _json({"status": "not ready", "reasons": ["shutting down"]}, status=503)
         reasons = await probe.problems(tuple(sorted({r.base for r in rt.routes})))
         if rt.settings.record.enabled and (ctx.recorder is None or not ctx.recorder.writable):
             reasons.append(f"recorder cannot write to {rt.settings.record.dir}")

@@ -22,6 +22,7 @@ Each stage is one method below; the I/O underneath is the two ``wire`` seams.
 
 from __future__ import annotations
 
+import asyncio
 import random
 import time
 from email.utils import formatdate
@@ -45,6 +46,7 @@ from auditproxy.core.forwarding import (
 from auditproxy.core.httpsyntax import reason_phrase
 from auditproxy.core.model import RequestHead, ResponseHead, Timing
 from auditproxy.deadlines import BODY, HEAD, AttemptWatch
+from auditproxy.runtime import SHUTDOWN_CUT
 from auditproxy.wire import ClientRequest, HeaderPairs, Reply, UpstreamError
 
 if TYPE_CHECKING:
@@ -88,13 +90,38 @@ async def handle_exchange(ctx: ProxyContext, client: ClientRequest, reply: Reply
     """Answer one client request; every path ends in the finish step."""
     rt = ctx.runtime
     flight = _Flight(ctx, rt, client, reply)
-    prepared = prepare(rt, client)
-    if isinstance(prepared, Problem):
-        flight.answered = await answer(reply, prepared, flight.request_id)
-    else:
-        flight.target, flight.route = prepared
-        await flight.run()
+    task = asyncio.current_task()
+    if task is not None:
+        ctx.flights.add(task)
+    try:
+        prepared = prepare(rt, client)
+        if isinstance(prepared, Problem):
+            flight.answered = await answer(reply, prepared, flight.request_id)
+        else:
+            flight.target, flight.route = prepared
+            await flight.run()
+    except asyncio.CancelledError as exc:
+        if task is None or SHUTDOWN_CUT not in exc.args:
+            raise
+        task.uncancel()
+        await _cut_at_shutdown(flight)
+    finally:
+        if task is not None:
+            ctx.flights.discard(task)
     await finish(flight)
+
+
+async def _cut_at_shutdown(flight: _Flight) -> None:
+    """The shutdown grace ended before this request did: a 503 when nothing was
+    sent yet, else the connection is aborted; either way it is finished as cut."""
+    if flight.reply.started:
+        flight.reply.abort()  # the attempt is finished with delivered=False
+        return
+    for a in flight.attempts:
+        a.head = None  # the proxy's answer stands for what the upstream had not finished
+    detail = "auditproxy stopped before the upstream answered"
+    problem = Problem(503, "shutting-down", "Shutting down", detail, error="shutdown")
+    flight.answered = await answer(flight.reply, problem, flight.request_id)
 
 
 def prepare(rt: Runtime, client: ClientRequest) -> tuple[str, Route] | Problem:

@@ -11,6 +11,7 @@ import it.
 
 from __future__ import annotations
 
+import asyncio
 import importlib
 import socket
 from collections import deque
@@ -41,6 +42,10 @@ RECENT_FINDINGS = 1000
 MIN_CAPTURE = 64 * 1024
 # Keys that only take effect on restart (sockets, process-wide resources).
 RESTART_ONLY = ("listen", "admin", "record", "log", "limits")
+# The cancel message of a request cut at the end of the shutdown grace, and how
+# long its answer and finish step may take after that.
+SHUTDOWN_CUT = "auditproxy: shutdown grace over"
+CUT_FINISH_SECONDS = 1.0
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -154,8 +159,25 @@ class ProxyContext:
         self.loader = loader
         self.sink_errors = 0
         self.sinks: tuple[Sink, ...] = ()
+        self.flights: set[asyncio.Task[None]] = set()  # the handlers in flight
+        self.draining = False  # set when the stop begins: /readyz answers 503
         self._wire_sinks()
         self._set_build_info()
+
+    async def drain(self, grace: float) -> int:
+        """Let the requests in flight finish within ``grace`` seconds, then cut
+        the rest (each is answered 503 or aborted, and finished as cut) and wait
+        for their finish steps. Returns how many were cut."""
+        self.draining = True
+        pending = set(self.flights)
+        if pending:
+            _, pending = await asyncio.wait(pending, timeout=grace)
+        for task in pending:
+            task.cancel(SHUTDOWN_CUT)
+        if pending:
+            await asyncio.wait(pending, timeout=CUT_FINISH_SECONDS)
+            log.warning("requests_cut_at_shutdown", count=len(pending), grace_seconds=grace)
+        return len(pending)
 
     def attach_recorder(self, recorder: Recorder | None) -> None:
         self.recorder = recorder

@@ -150,13 +150,13 @@ async def start(
 ) -> tuple[ProxyContext, web.AppRunner, web.AppRunner, web.TCPSite, web.TCPSite]:
     """Start both servers; returns the context, runners and sites (for tests)."""
     ctx = ProxyContext(build_runtime(settings), registry=registry, loader=loader)
-    limits, timeouts = settings.limits, settings.timeouts
+    limits = settings.limits
     # Distinct limits tell an over-long request line from an over-long header field.
     line_limit = limits.max_header_bytes
     runner = web.AppRunner(
         make_proxy_app(ctx),
         access_log=None,
-        shutdown_timeout=timeouts.shutdown_grace,
+        shutdown_timeout=1.0,  # what is still in flight was drained or cut by ctx.drain
         max_line_size=line_limit,
         max_field_size=max(1, line_limit - 1),
         keepalive_timeout=75.0,
@@ -233,8 +233,11 @@ async def serve(
     finally:
         for sig in (signal.SIGTERM, signal.SIGINT, signal.SIGHUP):
             loop.remove_signal_handler(sig)
-        log.info("proxy_stopping", grace_seconds=settings.timeouts.shutdown_grace)
-        await runner.cleanup()  # stop accepting, drain in-flight, close session/recorder
+        grace = ctx.runtime.settings.timeouts.shutdown_grace
+        log.info("proxy_stopping", grace_seconds=grace)
+        await site.stop()  # stop accepting; /readyz says 503 from here on
+        await ctx.drain(grace)  # in flight: finish within the grace, or be cut
+        await runner.cleanup()  # close idle connections, the upstream pool, the recorder
         await admin_runner.cleanup()
         log.info("proxy_stopped")
         logconfig.flush()

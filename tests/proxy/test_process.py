@@ -123,3 +123,42 @@ async def test_sigterm_lets_in_flight_request_finish(
     await p.wait_event("proxy_stopped")
     completed = [e for e in p.events if e.get("event") == "exchange_completed"]
     assert completed[0]["status"] == 200
+
+
+async def test_sigterm_cuts_what_outlives_the_grace(
+    tmp_path: Path, upstream: Upstream, serve: list[ServeProcess]
+) -> None:
+    """shutdown_grace 1s with a 6 s request in flight: the process exits within the
+    grace plus a small margin, /readyz says 503 while draining, the client gets a
+    503 problem, and the cut request is logged, counted and recorded."""
+    config = tmp_path / "c.yaml"
+    rec = tmp_path / "rec"
+    config.write_text(
+        f"upstream: {upstream.url}\ntimeouts: {{shutdown_grace: 1s}}\n"
+        f"record: {{enabled: true, dir: {rec}}}\n"
+    )
+    p = await _spawn(config)
+    serve.append(p)
+    started = await p.wait_event("proxy_started")
+    loop = asyncio.get_running_loop()
+    async with aiohttp.ClientSession() as s:
+        request = asyncio.ensure_future(s.get(f"http://{started['listen']}/slow?s=6"))
+        await asyncio.sleep(0.3)
+        p.proc.send_signal(signal.SIGTERM)
+        t0 = loop.time()
+        await p.wait_event("proxy_stopping")
+        async with s.get(f"http://{started['admin']}/readyz") as ready:
+            assert ready.status == 503
+            assert "shutting down" in (await ready.json())["reasons"]
+        r = await asyncio.wait_for(request, 10)
+        problem = await r.json(content_type=None)
+    assert r.status == 503
+    assert problem["type"].endswith("shutting-down")
+    assert await asyncio.wait_for(p.proc.wait(), 10) == 0
+    elapsed = loop.time() - t0
+    assert elapsed < 1.0 + 1.5, elapsed  # the grace plus the stated margin
+    await p.wait_event("proxy_stopped")
+    cut = [e for e in p.events if e.get("event") == "exchange_completed"]
+    assert [(e["status"], e["origin"], e["error"]) for e in cut] == [(503, "proxy", "shutdown")]
+    lines = [json.loads(x) for f in rec.glob("*.jsonl") for x in f.read_text().splitlines()]
+    assert [(x["response"]["status"], x["_audit"]["error"]) for x in lines] == [(503, "shutdown")]
