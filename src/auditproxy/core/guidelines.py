@@ -11,23 +11,26 @@ from __future__ import annotations
 import inspect
 import json
 from collections.abc import Mapping, Sequence
-from typing import Any
+from typing import Any, get_args
 
 from auditproxy.core.checks import CHECKS
 from auditproxy.core.engine import compile_profile
 from auditproxy.core.errors import ConfigError
 from auditproxy.core.findings import Severity
 from auditproxy.core.model import Body, Exchange, RequestHead, ResponseHead
-from auditproxy.core.profile import HandlingRow, Profile, Rule
+from auditproxy.core.profile import HandlingRow, Profile, RetryWhen, Rule
 
 SEVERITIES = ("must", "should", "may")
 ADVICES = ("never", "must", "may", "conditional")
+RETRY_WHEN: tuple[RetryWhen, ...] = get_args(RetryWhen)
 _RULE_KEYS = {
     "id", "source", "severity", "enabled", "check", "params", "applies", "message",
     "profile_version", "examples", "description", "header",
 }  # fmt: skip
 _OVERRIDE_KEYS = {"severity", "enabled", "params"}
-_HANDLING_KEYS = {"status", "class", "sv", "en", "advice", "condition", "unused", "origin", "note"}
+_HANDLING_KEYS = {
+    "status", "class", "sv", "en", "advice", "condition", "retry_when", "unused", "origin", "note",
+}  # fmt: skip
 _MATRIX_ROW_KEYS = {"status", "reason", "cells", "evidence", "confidence"}
 
 
@@ -132,6 +135,7 @@ def parse_handling(doc: Any, source: str) -> tuple[dict[int, HandlingRow], dict[
         condition = row.get("condition")
         if condition is not None:
             condition = _str(condition, source, f"{where}.condition")
+        retry_when = _retry_when(row, advice, source, where)
         target[index] = HandlingRow(
             status=key,
             klass=_str(row.get("class"), source, f"{where}.class"),
@@ -139,10 +143,27 @@ def parse_handling(doc: Any, source: str) -> tuple[dict[int, HandlingRow], dict[
             text_en=_str(row.get("en"), source, f"{where}.en"),
             advice=advice,
             condition=condition,
+            retry_when=retry_when,
             unused=_bool(row.get("unused", False), source, f"{where}.unused"),
             origin=_str(row.get("origin", "seed"), source, f"{where}.origin"),
         )
     return rows, classes
+
+
+def _retry_when(row: Mapping[str, Any], advice: str, source: str, where: str) -> RetryWhen | None:
+    """A conditional row's machine-readable retry condition (absent: not retried)."""
+    value = row.get("retry_when")
+    if value is None:
+        return None
+    for known in RETRY_WHEN:
+        if value == known:
+            if advice != "conditional":
+                raise _fail(
+                    source, f"{where}.retry_when", value,
+                    f"no retry_when on a {advice} row (conditional rows only)",
+                )  # fmt: skip
+            return known
+    raise _fail(source, f"{where}.retry_when", value, "one of " + ", ".join(RETRY_WHEN))
 
 
 # --- rules -------------------------------------------------------------------------

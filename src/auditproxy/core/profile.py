@@ -12,6 +12,12 @@ from typing import Any, Literal
 from auditproxy.core.findings import Category, Severity
 
 Advice = Literal["never", "must", "may", "conditional"]
+# When the proxy may retry a ``conditional`` row on a client's behalf (SPEC §10);
+# a conditional row without one is never retried by the proxy. Evaluated in
+# core/retry.py: a parseable Retry-After (its cap then applies), the whole request
+# body held (so a retry can send Content-Length), the route listed in
+# ``retry.statuses.retry_404_routes``.
+RetryWhen = Literal["retry_after_within_cap", "body_held", "route_listed"]
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -24,6 +30,7 @@ class HandlingRow:
     text_en: str
     advice: Advice
     condition: str | None = None
+    retry_when: RetryWhen | None = None  # conditional rows only
     unused: bool = False
     origin: str = "seed"  # seed | reconstructed | later-revision | proposed
 
