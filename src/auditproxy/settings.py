@@ -23,6 +23,7 @@ import yaml
 from yarl import URL
 
 from auditproxy.core.errors import ConfigError
+from auditproxy.core.retry import IDEMPOTENT_METHODS
 
 T = TypeVar("T")
 Parser = Callable[[object], Any]
@@ -76,6 +77,13 @@ def format_size(size: int) -> str | int:
         if size and size % factor == 0:
             return f"{size // factor}{unit}"
     return size
+
+
+def _positive_duration(value: object) -> float:
+    seconds = parse_duration(value)
+    if seconds <= 0:
+        raise ValueError("expected a duration above zero like 10s")
+    return seconds
 
 
 def parse_bool(value: object) -> bool:
@@ -214,6 +222,9 @@ class RouteSettings:
     templates: tuple[str, ...] = _f((), parse_str_list, list)
     public: bool = _f(False, parse_bool)
     preserve_host: bool = _f(False, parse_bool)
+    # The route's effective retry settings: the top-level ``retry:`` with this
+    # route's ``retry:`` keys laid over it key by key; None when it has none.
+    retry: RetrySettings | None = None
 
 
 DEFAULT_REDACT_HEADERS = ("authorization", "cookie", "set-cookie", "proxy-authorization",
@@ -246,8 +257,10 @@ class RecordSettings:
 
 @dataclass(frozen=True, slots=True, kw_only=True)
 class RetryStatuses:
-    must: tuple[int, ...] = _f((408, 500, 503), _int_list, list)
-    may: tuple[int, ...] = _f((502, 504), _int_list, list)
+    # None: the profile's handling table says (its must / may rows); a list
+    # replaces that table column for retrying.
+    must: tuple[int, ...] | None = _f(None, _int_list, list)
+    may: tuple[int, ...] | None = _f(None, _int_list, list)
     retry_may: bool = _f(True, parse_bool)
     retry_404_routes: tuple[str, ...] = _f((), parse_str_list, list)
 
@@ -262,7 +275,7 @@ class Backoff:
 class RetryBudget:
     percent: float = _f(20.0, _float_parser(0.0, 100.0))
     min_per_second: float = _f(3.0, _float_parser(0.0, 1e6))
-    window: float = _f(10.0, *_DUR)
+    window: float = _f(10.0, _positive_duration, format_duration)
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -271,7 +284,7 @@ class RetrySettings:
     max_attempts: int = _f(3, _int_parser(1, 10))
     statuses: RetryStatuses = field(default_factory=RetryStatuses)
     methods: tuple[str, ...] = _f(
-        ("GET", "HEAD", "OPTIONS", "TRACE", "PUT", "DELETE"),
+        IDEMPOTENT_METHODS,
         lambda v: tuple(m.upper() for m in parse_str_list(v)),
         list,
     )
@@ -376,7 +389,10 @@ def _build(
     prefix: str,
     source: str,
     overrides: Mapping[str, Override],
+    base: T | None = None,
 ) -> T:
+    """``cls`` from the mapping ``raw`` (keys at ``prefix``); with ``base``, the keys
+    given replace base's values and the rest stay as in base."""
     names = {f.name for f in dataclasses.fields(cls)  # type: ignore[arg-type]
              if not f.metadata.get("internal")}  # fmt: skip
     for key in raw:
@@ -395,11 +411,15 @@ def _build(
                 sub = {}
             if not isinstance(sub, Mapping):
                 raise ConfigError(source, path, f"got {sub!r}, expected a mapping")
-            kwargs[f.name] = _build(_SECTIONS[str(f.type)], sub, path + ".", source, overrides)
+            if base is not None and f.name not in raw:
+                continue
+            inner = getattr(base, f.name) if base is not None else None
+            kwargs[f.name] = _build(
+                _SECTIONS[str(f.type)], sub, path + ".", source, overrides, inner
+            )
             continue
         if f.name == "routes" and cls is Settings:
-            kwargs[f.name] = _build_routes(raw.get("routes"), source)
-            continue
+            continue  # built last: a route's retry: lies over the top-level one
         if path in overrides:
             value, where_from = overrides[path]
         elif f.name in raw:
@@ -413,10 +433,14 @@ def _build(
             kwargs[f.name] = f.metadata["parse"](value)
         except ValueError as exc:
             raise ConfigError(where_from, path, f"got {value!r}, {exc}") from None
+    if cls is Settings:
+        kwargs["routes"] = _build_routes(raw.get("routes"), source, kwargs["retry"])
+    if base is not None:
+        return dataclasses.replace(base, **kwargs)  # type: ignore[type-var]
     return cls(**kwargs)
 
 
-def _build_routes(raw: object, source: str) -> tuple[RouteSettings, ...]:
+def _build_routes(raw: object, source: str, retry: RetrySettings) -> tuple[RouteSettings, ...]:
     if raw is None:
         return ()
     if not isinstance(raw, list):
@@ -428,7 +452,14 @@ def _build_routes(raw: object, source: str) -> tuple[RouteSettings, ...]:
             raise ConfigError(source, where, f"got {item!r}, expected a mapping")
         if "upstream" not in item:
             raise ConfigError(source, f"{where}.upstream", "missing, expected a URL")
-        route = _build(RouteSettings, item, where + ".", source, {})
+        fields = {k: v for k, v in item.items() if k != "retry"}
+        route = _build(RouteSettings, fields, where + ".", source, {})
+        if item.get("retry") is not None:
+            sub = item["retry"]
+            if not isinstance(sub, Mapping):
+                raise ConfigError(source, f"{where}.retry", f"got {sub!r}, expected a mapping")
+            own = _build(RetrySettings, sub, f"{where}.retry.", source, {}, retry)
+            route = dataclasses.replace(route, retry=own)
         if not route.prefix.startswith("/"):
             raise ConfigError(
                 source, f"{where}.prefix", f"got {route.prefix!r}, expected a path starting with /"

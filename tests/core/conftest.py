@@ -3,15 +3,18 @@
 from __future__ import annotations
 
 import dataclasses
+from pathlib import Path
 from typing import Any
 
 import pytest
+import yaml
 
 from auditproxy.core.engine import Profile
 from auditproxy.core.model import Body, Exchange, RequestHead, ResponseHead
 from auditproxy.profiles import load_profile
 
 IMF_DATE = "Sun, 06 Nov 1994 08:49:37 GMT"
+BUILTIN = Path(__file__).resolve().parents[2] / "src" / "auditproxy" / "profiles" / "digg"
 
 
 @pytest.fixture(scope="session")
@@ -47,3 +50,16 @@ def make_exchange(
         response_body=Body(size=len(body) if body_size is None else body_size, sample=body),
         **extra,
     )
+
+
+def user_profile(tmp_path: Path, mutate: Any = None, target: str = "rules") -> Path:
+    """A copy of the built-in profile folder, with one table changed by ``mutate``."""
+    folder = tmp_path / "myprofile"
+    folder.mkdir()
+    for name in ("matrix", "handling", "rules"):
+        doc = yaml.safe_load((BUILTIN / f"{name}.yaml").read_text(encoding="utf-8"))
+        if name == target and mutate is not None:
+            mutate(doc)
+        (folder / f"{name}.yaml").write_text(yaml.safe_dump(doc, allow_unicode=True),
+                                              encoding="utf-8")  # fmt: skip
+    return folder

@@ -11,20 +11,7 @@ import yaml
 from auditproxy.core.errors import ConfigError
 from auditproxy.profiles import load_profile
 
-BUILTIN = Path(__file__).resolve().parents[2] / "src" / "auditproxy" / "profiles" / "digg"
-
-
-def _user_profile(tmp_path: Path, mutate: Any = None, target: str = "rules") -> Path:
-    """A copy of the built-in profile folder, with one table changed by ``mutate``."""
-    folder = tmp_path / "myprofile"
-    folder.mkdir()
-    for name in ("matrix", "handling", "rules"):
-        doc = yaml.safe_load((BUILTIN / f"{name}.yaml").read_text(encoding="utf-8"))
-        if name == target and mutate is not None:
-            mutate(doc)
-        (folder / f"{name}.yaml").write_text(yaml.safe_dump(doc, allow_unicode=True),
-                                              encoding="utf-8")  # fmt: skip
-    return folder
+from .conftest import BUILTIN, user_profile
 
 
 def test_builtin_profile_has_name_and_version() -> None:
@@ -36,7 +23,7 @@ def test_builtin_profile_has_name_and_version() -> None:
 
 def test_user_profile_folder_loads(tmp_path: Path) -> None:
     """A profile folder with the three tables loads like the built-in one."""
-    profile = load_profile(str(_user_profile(tmp_path)))
+    profile = load_profile(str(user_profile(tmp_path)))
     assert profile.name == "digg"
     assert profile.rules == load_profile("digg").rules
 
@@ -112,7 +99,7 @@ def test_profile_row_errors_name_file_key_and_value(
     tmp_path: Path, table: str, mutate: Any, where: str, what: str
 ) -> None:
     """A bad row in a user profile raises ConfigError naming the table file and the key."""
-    folder = _user_profile(tmp_path, mutate, table)
+    folder = user_profile(tmp_path, mutate, table)
     with pytest.raises(ConfigError) as exc:
         load_profile(str(folder))
     assert exc.value.source == str(folder / f"{table}.yaml")
@@ -130,7 +117,7 @@ def test_missing_profile_is_a_config_error(tmp_path: Path) -> None:
 
 def test_invalid_yaml_names_the_line(tmp_path: Path) -> None:
     """Broken YAML in a profile table is reported with its file and line."""
-    folder = _user_profile(tmp_path)
+    folder = user_profile(tmp_path)
     (folder / "matrix.yaml").write_text("columns: [GET\nrows: {", encoding="utf-8")
     with pytest.raises(ConfigError) as exc:
         load_profile(str(folder))

@@ -18,13 +18,13 @@ from auditproxy.core.findings import Finding, RetryAdvice, Severity
 from auditproxy.core.httpsyntax import reason_phrase
 from auditproxy.core.model import Exchange
 from auditproxy.core.profile import Advice, HandlingRow, Profile, Rule
+from auditproxy.core.retry import IDEMPOTENT_METHODS
 
 __all__ = ["HandlingRow", "Profile", "Rule", "audit", "compile_profile", "retry_advice"]
 
 Phase = Literal["head", "body", "all"]
 
-# RFC 9110 §9.2.2: PUT, DELETE and the safe methods are idempotent.
-IDEMPOTENT_METHODS = frozenset({"GET", "HEAD", "OPTIONS", "TRACE", "PUT", "DELETE"})
+_IDEMPOTENT = frozenset(IDEMPOTENT_METHODS)
 NON_IDEMPOTENT_CONDITION = (
     "retry only if the request is known not to have been processed "
     "(408, 425, 429, or 503 before processing) or with an Idempotency-Key"
@@ -186,7 +186,7 @@ def retry_advice(exchange: Exchange, profile: Profile) -> RetryAdvice:
         safe = True
         if advice in ("must", "may"):
             method = exchange.request.method
-            if method not in IDEMPOTENT_METHODS and (
+            if method not in _IDEMPOTENT and (
                 exchange.request.header(profile.idempotency_key_header) is None
             ):
                 safe = False
