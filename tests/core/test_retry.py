@@ -11,9 +11,11 @@ from pathlib import Path
 from typing import Any, get_args
 
 import pytest
+import yaml
 from hypothesis import given
 from hypothesis import strategies as st
 
+from auditproxy.cli import main
 from auditproxy.core.errors import ConfigError
 from auditproxy.core.profile import Profile, RetryWhen
 from auditproxy.core.retry import (
@@ -485,3 +487,30 @@ def test_retry_when_is_data(tmp_path: Path) -> None:
     assert policy.conditional == {404: "route_listed", 409: "route_listed", 411: "body_held"}
     assert _decide(policy, status=409).retry
     assert _decide(policy, status=413, retry_after="1").outcome is None
+
+
+def test_check_config_prints_the_retry_policy(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """check-config shows the effective retry policy per route, as comments, so the
+    output still loads as a config file."""
+    f = tmp_path / "c.yaml"
+    f.write_text(ROUTES, encoding="utf-8")
+    assert main(["check-config", str(f)]) == 0
+    out = capsys.readouterr().out
+    policy = [line[2:] for line in out.splitlines() if line.startswith("# ")]
+    text = yaml.safe_load("\n".join(policy[policy.index("default:") :]))
+    assert text["default"]["statuses"] == [408, 500, 502, 503, 504]
+    assert text["default"]["conditional"] == {404: "route_listed", 411: "body_held",
+                                              413: "retry_after_within_cap"}  # fmt: skip
+    assert text["default"]["backoff"] == {"base": "200ms", "max": "2s", "jitter": "full"}
+    assert text["default"]["budget"] == {"percent": 20.0, "min_per_second": 3.0, "window": "10s"}
+    assert text["route /orders"]["statuses"] == [408, 500, 503]
+    assert text["route /orders"]["max_attempts"] == 5
+    assert "route /other" not in text
+    again = tmp_path / "again.yaml"
+    again.write_text(out, encoding="utf-8")
+    assert (
+        load_settings(str(again), env={}).routes[0].retry
+        == load_settings(str(f), env={}).routes[0].retry
+    )

@@ -3,6 +3,9 @@
 The effective config includes ``AUDITPROXY_*`` environment overrides and the
 guideline profile is loaded, so a clean run here means ``serve`` accepts it.
 Errors are one line naming file, key and value; the exit code is then 2.
+
+After the config come the effective policies it compiles to, as YAML comments
+(so the output still loads as a config file): the retry policy, per route.
 """
 
 from __future__ import annotations
@@ -10,10 +13,15 @@ from __future__ import annotations
 import argparse
 import os
 import sys
+from typing import Any
+
+import yaml
 
 from auditproxy.core.errors import ConfigError
+from auditproxy.core.profile import Profile
+from auditproxy.core.retry import KEYED_METHODS, RETRIED_ERROR_KINDS, RetryPolicy, compile_policy
 from auditproxy.profiles import load_profile
-from auditproxy.settings import dump_yaml, load_settings
+from auditproxy.settings import Settings, dump_yaml, format_duration, format_size, load_settings
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
@@ -23,10 +31,54 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 def run(args: argparse.Namespace) -> int:
     try:
         settings = load_settings(args.file, env=os.environ)
-        load_profile(settings.profile, settings.rules, source=args.file)
+        profile = load_profile(settings.profile, settings.rules, source=args.file)
     except ConfigError as exc:
         print(f"auditproxy: config error: {exc}", file=sys.stderr)
         return 2
     sys.stdout.write(f"# effective configuration of {args.file}\n")
     sys.stdout.write(dump_yaml(settings))
+    sys.stdout.write(_as_comment(retry_policy_text(settings, profile)))
     return 0
+
+
+def _as_comment(text: str) -> str:
+    return "".join(f"# {line}".rstrip() + "\n" for line in text.splitlines())
+
+
+# ---------------------------------------------------------------- retry
+
+
+def retry_policy_text(settings: Settings, profile: Profile) -> str:
+    """The effective retry policy (SPEC §10) of the top level and of each route
+    with its own ``retry:``, as YAML."""
+    policies = {"default": _retry_policy_dict(compile_policy(settings.retry, profile))}
+    for route in settings.routes:
+        if route.retry is not None:
+            policies[f"route {route.prefix}"] = _retry_policy_dict(
+                compile_policy(route.retry, profile)
+            )
+    head = f"retry policy (handling table of profile {profile.name} {profile.version}):\n"
+    return head + yaml.safe_dump(policies, sort_keys=False, default_flow_style=None, width=96)
+
+
+def _retry_policy_dict(p: RetryPolicy) -> dict[str, Any]:
+    conditional = dict(sorted(p.conditional.items()))
+    return {
+        "enabled": p.enabled,
+        "statuses": sorted(p.statuses),
+        "conditional": conditional,
+        "retry_404_routes": sorted(p.listed_routes),
+        "upstream_errors": sorted(RETRIED_ERROR_KINDS),
+        "methods": list(p.methods),
+        "with_key": f"{', '.join(KEYED_METHODS)} carrying {p.idempotency_key_header}",
+        "max_attempts": p.max_attempts,
+        "backoff": {"base": format_duration(p.backoff_base),
+                    "max": format_duration(p.backoff_max), "jitter": "full"},
+        "retry_after": {"respect": p.respect_retry_after,
+                        "max": format_duration(p.max_retry_after)},
+        "per_try_timeout": format_duration(p.per_try_timeout),
+        "deadline": format_duration(p.deadline),
+        "max_buffered_body": format_size(p.max_buffered_body),
+        "budget": {"percent": p.budget_percent, "min_per_second": p.budget_min_per_second,
+                   "window": format_duration(p.budget_window)},
+    }  # fmt: skip
