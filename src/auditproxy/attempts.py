@@ -58,8 +58,8 @@ class Asked:
 class Attempt:
     """What one attempt at the upstream produced."""
 
-    __slots__ = ("delivered", "error", "head", "held", "n", "response", "rewritten",
-                 "started", "t_done", "t_head", "t_send", "tap")  # fmt: skip
+    __slots__ = ("delivered", "error", "head", "held", "n", "origin", "response",
+                 "rewritten", "started", "t_done", "t_head", "t_send", "tap")  # fmt: skip
 
     def __init__(self, n: int, cap: int) -> None:
         self.n = n
@@ -68,6 +68,7 @@ class Attempt:
         self.t_head: float | None = None  # seconds from sending to the response head
         self.t_done: float | None = None  # seconds from sending to the end of the body
         self.head: ResponseHead | None = None  # the upstream's own head
+        self.origin: Origin = "upstream"  # "proxy": a failure set aside for a retry
         self.response: UpstreamResponse | None = None
         self.error: UpstreamError | None = None
         self.held: bytes | None = None  # the whole body, when read before replying
@@ -138,7 +139,7 @@ def completed(
         if a.head is None:
             continue
         ex = exchange_of(
-            asked, request_body, a.head, a.tap.body(), origin="upstream",
+            asked, request_body, a.head, a.tap.body(), origin=a.origin,
             timing=Timing(started=a.started, wait=a.t_head, upstream=a.t_done, total=total),
             attempt=a.n, attempts=n, error=a.error.kind if a.error is not None else None,
             rewritten=a.rewritten, delivered=a.delivered,

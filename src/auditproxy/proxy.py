@@ -25,6 +25,7 @@ from __future__ import annotations
 import asyncio
 import random
 import time
+from collections.abc import AsyncIterator
 from email.utils import formatdate
 from typing import TYPE_CHECKING
 
@@ -33,7 +34,7 @@ import structlog
 from auditproxy import attempts
 from auditproxy.attempts import Asked, Attempt, ProxyAnswer
 from auditproxy.bodies import RequestBody, Tap
-from auditproxy.core import engine
+from auditproxy.core import engine, retry
 from auditproxy.core.answers import Problem, client_body_problem, problem_message, upstream_problem
 from auditproxy.core.findings import Finding
 from auditproxy.core.forwarding import (
@@ -45,9 +46,11 @@ from auditproxy.core.forwarding import (
 )
 from auditproxy.core.httpsyntax import reason_phrase
 from auditproxy.core.model import RequestHead, ResponseHead, Timing
+from auditproxy.core.retry import ATTEMPTS_HEADER, RetryPolicy
+from auditproxy.core.routes import method_label as method_label_of
 from auditproxy.deadlines import BODY, HEAD, AttemptWatch
 from auditproxy.runtime import SHUTDOWN_CUT
-from auditproxy.wire import ClientRequest, HeaderPairs, Reply, UpstreamError
+from auditproxy.wire import ClientBodyError, ClientRequest, HeaderPairs, Reply, UpstreamError
 
 if TYPE_CHECKING:
     from auditproxy.runtime import ProxyContext, Route, Runtime
@@ -60,6 +63,7 @@ ANNOTATION_MAX = 512
 # Length-delimited bodies up to this size are read whole and sent with the head in
 # one write (fewer syscalls); larger or chunked bodies stream chunk by chunk.
 SMALL_BODY = 16 * 1024
+_NEVER = float("inf")
 
 
 def new_request_id() -> str:
@@ -155,8 +159,9 @@ def prepare(rt: Runtime, client: ClientRequest) -> tuple[str, Route] | Problem:
 class _Flight:
     """One client request in flight, from prepare to finish."""
 
-    __slots__ = ("answered", "attempts", "body", "client", "ctx", "reply", "request_id",
-                 "route", "rt", "started", "t0", "target", "traceparent", "watch")  # fmt: skip
+    __slots__ = ("answered", "attempts", "body", "client", "ctx", "gone", "reply",
+                 "request_id", "route", "rt", "started", "t0", "target", "traceparent",
+                 "watch")  # fmt: skip
 
     def __init__(self, ctx: ProxyContext, rt: Runtime, client: ClientRequest, reply: Reply):
         self.ctx, self.rt, self.client, self.reply = ctx, rt, client, reply
@@ -174,26 +179,43 @@ class _Flight:
         self.attempts: list[Attempt] = []
         self.answered: ProxyAnswer | None = None
         self.watch: AttemptWatch | None = None
+        self.gone = False  # the client left during a retry's back-off
 
     async def run(self) -> None:
         """Stages 2-6 for a request that is forwarded."""
+        assert self.route is not None
         try:
-            attempt = await self.forward()
-            if attempt.error is None:
-                await deliver(self, attempt)
-                return
+            policy = self.route.retry
+            if policy is None:
+                attempt = await self.forward(self.body.stream() if self.client.has_body else None)
+            else:
+                attempt = await forward_with_retries(self, policy)
+                if self.gone:
+                    return
             if self.body.error is not None:
                 limit = self.rt.settings.limits.max_request_body
                 problem = client_body_problem(self.body.error, limit)
+            elif attempt.error is None:
+                await deliver(self, attempt)
+                return
             else:
                 problem = upstream_problem(attempt.error.kind, _why(attempt.error))
-            self.answered = await answer(self.reply, problem, self.request_id)
+            self.answered = await answer(
+                self.reply, problem, self.request_id, self.attempts_header()
+            )
         finally:
             if self.watch is not None:
                 self.ctx.deadlines.discard(self.watch)
 
+    def attempts_header(self) -> HeaderPairs:
+        n = len(self.attempts)
+        return ((ATTEMPTS_HEADER, str(n)),) if n > 1 else ()
+
     # 2 forward
-    async def forward(self) -> Attempt:
+    async def forward(
+        self, body: bytes | AsyncIterator[bytes] | None, end_at: float = _NEVER, why: str = ""
+    ) -> Attempt:
+        """One attempt; ``end_at``/``why``: a deadline of its own (per-try, retry)."""
         client, route, upstream = self.client, self.route, self.ctx.upstream
         assert route is not None
         assert upstream is not None
@@ -210,10 +232,9 @@ class _Flight:
         )
         attempt = Attempt(len(self.attempts) + 1, self.rt.capture_cap)
         self.attempts.append(attempt)
-        watch = self._arm()
-        body = self.body.stream() if client.has_body else None
-        if body is None:
-            watch.request_sent()
+        watch = self._arm(end_at, why)
+        if not isinstance(body, AsyncIterator):
+            watch.request_sent()  # nothing left to stream: the head is owed from now on
         send = upstream.send(route.base, client.method, self.target, headers, body)
         try:
             response = await watch.wait(send, HEAD)
@@ -238,13 +259,16 @@ class _Flight:
             attempt.t_done = _perf() - attempt.t_send
         return attempt
 
-    def _arm(self) -> AttemptWatch:
+    def _arm(self, end_at: float, why: str) -> AttemptWatch:
         """A fresh watch for the next attempt (the previous one's is dropped)."""
         timeouts = self.rt.settings.timeouts
         if self.watch is not None:
             self.ctx.deadlines.discard(self.watch)
-        why = f"no complete response within the total timeout of {timeouts.total:g}s"
-        watch = self.watch = AttemptWatch(timeouts, self.t0 + timeouts.total, why)
+        total_at = self.t0 + timeouts.total
+        if total_at <= end_at:
+            end_at = total_at
+            why = f"no complete response within the total timeout of {timeouts.total:g}s"
+        watch = self.watch = AttemptWatch(timeouts, end_at, why)
         self.body.on_complete = watch.request_sent
         self.ctx.deadlines.add(watch)
         return watch
@@ -269,12 +293,127 @@ class _Flight:
                     request_id=self.request_id)  # fmt: skip
 
 
+async def forward_with_retries(flight: _Flight, policy: RetryPolicy) -> Attempt:
+    """Stages 2-3 with retry on: attempts until core.retry says stop, each under
+    its per-try timeout inside the retry deadline; the last attempt is returned."""
+    client, ctx = flight.client, flight.ctx
+    assert flight.route is not None
+    budget = ctx.retry_budget(flight.route, policy)
+    budget.record_request(time.monotonic())
+    body, replayable = await _replayable_body(flight, policy)
+    if flight.body.error is not None:
+        return Attempt(1, 0)  # the client's body failed before anything was sent
+    method_label = method_label_of(client.method)
+    deadline_at = flight.t0 + policy.deadline
+    while True:
+        per_try = _perf() + policy.per_try_timeout
+        end_at, why = min(
+            (per_try, f"no response within the per-try timeout of {policy.per_try_timeout:g}s"),
+            (deadline_at, f"no response within the retry deadline of {policy.deadline:g}s"),
+        )
+        attempt = await flight.forward(body, end_at, why)
+        head, err = attempt.head, attempt.error
+        now = time.monotonic()
+        exists = head is not None and head.status != 404
+        route = flight.rt.labeler.label(client.path, allocate=exists)
+        decision = retry.decide(
+            policy,
+            method=client.method,
+            request_headers=client.headers,
+            attempt=attempt.n,
+            status=head.status if head is not None else None,
+            error_kind=err.kind if err is not None and head is None else None,
+            retry_after=head.header("Retry-After") if head is not None else None,
+            response_started=flight.reply.started,
+            client_failed=flight.body.error is not None,
+            body_replayable=replayable,
+            route=route,
+            now_epoch=time.time(),
+            deadline_left=min(deadline_at, flight.t0 + flight.rt.settings.timeouts.total) - _perf(),
+            rand=random.random(),
+            budget_ok=budget.has_room(now),
+        )
+        go = decision.retry and budget.try_acquire(now)
+        outcome: str | None = decision.outcome if go or not decision.retry else "budget_denied"
+        if outcome is None and attempt.n > 1:
+            outcome = "succeeded"  # a retried request ended in an answer not retried
+        if outcome is not None:
+            _count_retry(ctx, route, method_label, decision.reason, outcome, flight.request_id)
+        if not go:
+            return attempt
+        await _set_aside(flight, attempt)
+        if not await flight.reply.pause(decision.delay):
+            log.info("retry_cancelled", reason="client_gone", request_id=flight.request_id)
+            flight.gone = True
+            return attempt
+
+
+async def _replayable_body(
+    flight: _Flight, policy: RetryPolicy
+) -> tuple[bytes | AsyncIterator[bytes] | None, bool]:
+    """The body to send on every attempt and whether it can be sent again: held
+    whole when it is at most ``max_buffered_body`` and the method may be retried,
+    else streamed once (``not_retriable`` if a retry is wanted)."""
+    client = flight.client
+    if not client.has_body:
+        return None, True
+    if not retry.method_allows_retry(policy, client.method, client.headers):
+        return flight.body.stream(), False
+    try:
+        held = await flight.body.hold(policy.max_buffered_body)
+    except ClientBodyError:
+        return None, False
+    return (held, True) if held is not None else (flight.body.stream(), False)
+
+
+async def _set_aside(flight: _Flight, attempt: Attempt) -> None:
+    """An attempt about to be retried: keep its answer for the recording (the body
+    up to the capture cap) and free the connection; a failure before any answer
+    is recorded as the proxy's answer it would have been."""
+    response, head = attempt.response, attempt.head
+    if head is None:
+        assert attempt.error is not None
+        problem = upstream_problem(attempt.error.kind, _why(attempt.error))
+        headers, body = problem_message(
+            problem, request_id=flight.request_id, date=formatdate(usegmt=True)
+        )
+        attempt.origin = "proxy"
+        attempt.head = ResponseHead(status=problem.status, reason=reason_phrase(problem.status),
+                                    headers=headers)  # fmt: skip
+        attempt.tap.feed(body)
+        return
+    if response is None or attempt.held is not None:
+        return
+    watch = flight.watch
+    assert watch is not None
+    try:
+        while attempt.tap.size < attempt.tap.cap:
+            chunk = await watch.wait(response.read(), BODY)
+            if not chunk:
+                break
+            attempt.tap.feed(chunk)
+    except UpstreamError:
+        pass
+    finally:
+        response.release()  # closes it when the rest was not read
+
+
+def _count_retry(
+    ctx: ProxyContext, route: str, method: str, reason: str, outcome: str, request_id: str
+) -> None:
+    try:
+        ctx.metrics.retries.labels(route, method, reason, outcome).inc()
+    except Exception as exc:  # metrics must never fail a request
+        attempts.sink_failed(ctx, "metrics", exc, request_id)
+
+
 async def deliver(flight: _Flight, attempt: Attempt) -> None:
     """Stages 4-6 for the upstream's answer: audit if needed, rewrite, reply."""
     head, response = attempt.head, attempt.response
     assert head is not None
     assert response is not None
     headers = outbound_response_headers(head.headers, request_id=flight.request_id)
+    headers.extend(flight.attempts_header())
     if flight.rt.settings.annotate:
         findings = _audit(flight, attempt, phase="all" if attempt.held is not None else "head")
         if findings:
@@ -311,9 +450,12 @@ async def _stream(
         response.release()
 
 
-async def answer(reply: Reply, problem: Problem, request_id: str) -> ProxyAnswer:
+async def answer(
+    reply: Reply, problem: Problem, request_id: str, extra: HeaderPairs = ()
+) -> ProxyAnswer:
     """Stage 6 for the proxy's own answer: problem+json, head exactly as sent."""
     headers, body = problem_message(problem, request_id=request_id, date=formatdate(usegmt=True))
+    headers += extra
     reason = reason_phrase(problem.status)
     delivered = await reply.send(problem.status, reason, headers, body)
     head = ResponseHead(status=problem.status, reason=reason, headers=headers)

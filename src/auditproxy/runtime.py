@@ -26,10 +26,11 @@ from yarl import URL
 from auditproxy import __version__
 from auditproxy.core.errors import ConfigError
 from auditproxy.core.profile import Profile
+from auditproxy.core.retry import RetryBudget, RetryPolicy, compile_policy
 from auditproxy.core.routes import RouteLabeler
 from auditproxy.deadlines import Deadlines
 from auditproxy.profiles import load_profile
-from auditproxy.settings import RouteSettings, Settings
+from auditproxy.settings import RetrySettings, RouteSettings, Settings
 from auditproxy.sinks import Sink, fan_out
 from auditproxy.sinks.log import LogSink
 from auditproxy.sinks.metrics import Metrics
@@ -57,20 +58,23 @@ class Route:
     authority: str  # lower-case host[:port] of the upstream
     preserve_host: bool
     public: bool
+    retry: RetryPolicy | None = None  # None: retry off for this route
 
     def matches(self, path: str) -> bool:
         p = self.prefix
         return p == "/" or path == p or path.startswith(p if p.endswith("/") else p + "/")
 
 
-def _route(rs: RouteSettings) -> Route:
+def _route(rs: RouteSettings, retry: RetrySettings, profile: Profile) -> Route:
     url = URL(rs.upstream)
+    policy = compile_policy(rs.retry or retry, profile)
     return Route(
         prefix=rs.prefix,
         base=rs.upstream.rstrip("/"),
         authority=_authority(url),
         preserve_host=rs.preserve_host,
         public=rs.public,
+        retry=policy if policy.enabled else None,
     )
 
 
@@ -114,9 +118,10 @@ def build_runtime(settings: Settings) -> Runtime:
     """Everything derived from settings; raises ConfigError (e.g. from the profile)."""
     source = settings.config_file or "<config>"
     profile = load_profile(settings.profile, settings.rules, source=source)
-    routes = tuple(_route(r) for r in settings.routes)
+    routes = tuple(_route(r, settings.retry, profile) for r in settings.routes)
     if settings.upstream:
-        routes += (_route(RouteSettings(prefix="/", upstream=settings.upstream)),)
+        fallback = RouteSettings(prefix="/", upstream=settings.upstream)
+        routes += (_route(fallback, settings.retry, profile),)
     templates = [t for r in settings.routes for t in r.templates]
     return Runtime(
         settings=settings,
@@ -161,8 +166,17 @@ class ProxyContext:
         self.sinks: tuple[Sink, ...] = ()
         self.flights: set[asyncio.Task[None]] = set()  # the handlers in flight
         self.draining = False  # set when the stop begins: /readyz answers 503
+        self._budgets: dict[str, tuple[RetryPolicy, RetryBudget]] = {}
         self._wire_sinks()
         self._set_build_info()
+
+    def retry_budget(self, route: Route, policy: RetryPolicy) -> RetryBudget:
+        """The process's retry budget for the route's policy (a new one when a
+        reload changed the policy)."""
+        held = self._budgets.get(route.prefix)
+        if held is None or held[0] != policy:
+            held = self._budgets[route.prefix] = (policy, RetryBudget.for_policy(policy))
+        return held[1]
 
     async def drain(self, grace: float) -> int:
         """Let the requests in flight finish within ``grace`` seconds, then cut

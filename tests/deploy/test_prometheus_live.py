@@ -58,11 +58,6 @@ DEAD_PREFIX = "/orders/13"
 NO_DATA = {
     "auditproxy-overview.json: Rewrites by rule and action [A]":
         "no rewrite rule is configured in this run (SPEC §11 is off by default)",
-    "auditproxy-overview.json: Retries by outcome [A]":
-        "retry is enabled in this run, but no retry decision has been counted "
-        "(auditproxy_retries_total stays empty until retry on behalf of clients exists)",
-    "auditproxy-route.json: Retries by outcome [A]":
-        "as the overview's retry panel",
     "alerts.yml: AuditproxyRecorderDropping":
         "the recorder keeps up with the test's traffic, so nothing is dropped",
     "alerts.yml: AuditproxyRetryBudgetExhausted":
@@ -212,7 +207,12 @@ def test_prometheus_totals_match_the_traffic(run: Run) -> None:
     noncompliant = run.prom.scalar('sum(auditproxy_requests_total{compliant="false"})')
     assert 0 < noncompliant < run.sent
     assert noncompliant == proxy_total(run.admin, "auditproxy_requests_total", compliant="false")
-    assert run.prom.scalar('sum(auditproxy_upstream_errors_total{kind="connect"})') == 4
+    # two bursts, each: the GET to the dead route tried 3 times (retry on), the POST once
+    assert run.prom.scalar('sum(auditproxy_upstream_errors_total{kind="connect"})') == 8
+    retries = 'sum(auditproxy_retries_total{{reason="connect",outcome="{}"}})'
+    assert run.prom.scalar(retries.format("retried")) == 4
+    assert run.prom.scalar(retries.format("exhausted")) == 2
+    assert run.prom.scalar(retries.format("not_retriable")) == 2
     allow = 'sum(auditproxy_missing_headers_total{header="Allow",status="405",method="DELETE"})'
     assert run.prom.scalar(allow) == 2
 

@@ -127,7 +127,9 @@ class Metrics:
         upstream_seconds: float | None,
         overhead_seconds: float,
     ) -> None:
-        """Count one finished exchange and its findings."""
+        """Count one finished exchange and its findings. An attempt that was retried
+        (``attempt < attempts``) counts its findings and upstream time, not as a
+        request: ``auditproxy_requests_total`` counts what the client got."""
         route = exchange.route
         status = str(exchange.response.status)
         compliant = "true"
@@ -151,15 +153,17 @@ class Metrics:
                     if child is None:
                         child = self._missing[mkey] = self.missing_headers.labels(*mkey)
                     child.inc()
-        rkey = (route, method_label, status, compliant)
-        child = self._requests.get(rkey)
-        if child is None:
-            child = self._requests[rkey] = self.requests.labels(*rkey)
-        child.inc()
         if upstream_seconds is not None:
             ukey = (route, method_label)
             child = self._upstream.get(ukey)
             if child is None:
                 child = self._upstream[ukey] = self.upstream_duration.labels(*ukey)
             child.observe(upstream_seconds)
+        if exchange.attempt < exchange.attempts:
+            return
+        rkey = (route, method_label, status, compliant)
+        child = self._requests.get(rkey)
+        if child is None:
+            child = self._requests[rkey] = self.requests.labels(*rkey)
+        child.inc()
         self.proxy_overhead.observe(overhead_seconds)
