@@ -16,6 +16,7 @@ from auditproxy import __version__
 from auditproxy.core.findings import Finding, Severity
 from auditproxy.core.profile import Profile
 from auditproxy.core.report import Report, render_text
+from auditproxy.core.sources import help_uri
 from auditproxy.offline import Audited
 
 FAIL_ON = {"must": 3, "should": 2, "may": 1, "never": 99}
@@ -77,7 +78,7 @@ def to_text(results: Sequence[Audited], fail_on: str, profile: Profile | None = 
     report = Report(profile)
     for r in results:
         rules = ", ".join(f"{f.rule}({f.severity.value})" for f in r.findings) or "ok"
-        rows.append([_clip(r.source, 40), r.method, str(r.status), _clip(r.route, 32), rules])
+        rows.append([r.source, r.method, str(r.status), _clip(r.route, 32), rules])
         report.add(r.exchange, r.findings, r.advice)
     out = _table(rows, ["SOURCE", "METHOD", "STATUS", "ROUTE", "FINDINGS"])
     return "\n".join(out) + "\n\n" + render_text(report.as_dict())
@@ -110,28 +111,44 @@ def _md(text: str) -> str:
     return text.replace("|", "\\|").replace("\n", " ")
 
 
+def _finding_line(f: Finding) -> str:
+    return f"{f.rule} ({f.severity.value}): {f.message}"
+
+
 def to_junit(results: Sequence[Audited], fail_on: str, profile: Profile | None = None) -> str:
-    suite = ET.Element("testsuite", name="auditproxy", tests=str(len(results)))
-    failures = 0
+    """JUnit XML as the Jenkins xUnit ``junit-10.xsd`` defines it: one testcase per
+    exchange, at most one ``<failure>`` (listing every failing finding) per testcase,
+    findings below ``--fail-on`` in ``<system-out>``."""
+    tests, failures = str(len(results)), 0
+    suite = ET.Element("testsuite", name="auditproxy", tests=tests, errors="0", skipped="0")
     for r in results:
         case = ET.SubElement(suite, "testcase", classname=r.route or "other",
-                             name=f"{r.method} {r.url} -> {r.status} [{r.source}]")  # fmt: skip
+                             name=f"{r.method} {r.url} -> {r.status} [{r.source}]",
+                             time=_seconds(r))  # fmt: skip
         bad = [f for f in r.findings if failing(f, fail_on)]
         if bad:
             failures += 1
-        for f in bad:
-            node = ET.SubElement(case, "failure", type=f.rule, message=f.message)
-            node.text = f"{f.rule} ({f.severity.value}): {f.message}"
+            rules = ", ".join(dict.fromkeys(f.rule for f in bad))
+            message = bad[0].message if len(bad) == 1 else f"{len(bad)} findings: {rules}"
+            node = ET.SubElement(case, "failure", type=rules, message=message)
+            node.text = "\n".join(_finding_line(f) for f in bad)
         info = [f for f in r.findings if not failing(f, fail_on)]
         if info:
             out = ET.SubElement(case, "system-out")
-            out.text = "\n".join(f"{f.rule} ({f.severity.value}): {f.message}" for f in info)
+            out.text = "\n".join(_finding_line(f) for f in info)
+    total = f"{sum(float(c.get('time', '0')) for c in suite):.3f}"
     suite.set("failures", str(failures))
-    root = ET.Element("testsuites", name="auditproxy", tests=str(len(results)),
-                      failures=str(failures))  # fmt: skip
+    suite.set("time", total)
+    root = ET.Element("testsuites", name="auditproxy", tests=tests, failures=str(failures),
+                      errors="0", time=total)  # fmt: skip
     root.append(suite)
     ET.indent(root)
     return '<?xml version="1.0" encoding="UTF-8"?>\n' + ET.tostring(root, "unicode") + "\n"
+
+
+def _seconds(r: Audited) -> str:
+    """The exchange's recorded duration in seconds (JUnit's ``time``)."""
+    return f"{max(r.exchange.timing.total, 0.0):.3f}"
 
 
 def _location(source: str) -> dict[str, Any]:
@@ -144,6 +161,30 @@ def _location(source: str) -> dict[str, Any]:
     if index:
         loc["logicalLocations"] = [{"fullyQualifiedName": f"log.entries[{index}]"}]
     return loc
+
+
+def _sarif_rule(rule_id: str, seen: Finding, profile: Profile | None) -> dict[str, Any]:
+    rule = profile.rule(rule_id) if profile is not None else None
+    short = rule.message if rule is not None else seen.message
+    full = short
+    if rule is not None:
+        parts = (short, rule.description, f"Source: {rule.source} ({rule.severity.value}).")
+        full = " ".join(p for p in parts if p)
+    out: dict[str, Any] = {
+        "id": rule_id,
+        "shortDescription": {"text": _plain(short)},
+        "fullDescription": {"text": _plain(full)},
+        "helpUri": help_uri(rule.source if rule is not None else ""),
+        "defaultConfiguration": {"level": _SARIF_LEVEL[seen.severity.value]},
+    }
+    if rule is not None:
+        out["properties"] = {"source": rule.source, "severity": rule.severity.value}
+    return out
+
+
+def _plain(template: str) -> str:
+    """A message template as a sentence: ``{status}`` reads ``<status>``."""
+    return template.replace("{", "<").replace("}", ">")
 
 
 def to_sarif(results: Sequence[Audited], fail_on: str, profile: Profile | None = None) -> str:
@@ -165,30 +206,15 @@ def to_sarif(results: Sequence[Audited], fail_on: str, profile: Profile | None =
         for r in results
         for f in r.findings
     ]
+    driver = {
+        "name": "auditproxy",
+        "version": __version__,
+        "rules": [_sarif_rule(rule, rules[rule], profile) for rule in ids],
+    }
     doc = {
         "$schema": SARIF_SCHEMA,
         "version": "2.1.0",
-        "runs": [
-            {
-                "tool": {
-                    "driver": {
-                        "name": "auditproxy",
-                        "version": __version__,
-                        "rules": [
-                            {
-                                "id": rule,
-                                "shortDescription": {"text": rule},
-                                "defaultConfiguration": {
-                                    "level": _SARIF_LEVEL[rules[rule].severity.value]
-                                },
-                            }
-                            for rule in ids
-                        ],
-                    }
-                },
-                "results": sarif_results,
-            }
-        ],
+        "runs": [{"tool": {"driver": driver}, "results": sarif_results}],
     }
     return json.dumps(doc, indent=2, ensure_ascii=False) + "\n"
 

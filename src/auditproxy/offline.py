@@ -16,6 +16,7 @@ from auditproxy.core import engine
 from auditproxy.core.findings import Finding, RetryAdvice
 from auditproxy.core.har import from_har_entry
 from auditproxy.core.model import Exchange
+from auditproxy.core.redact import Redaction
 from auditproxy.core.routes import RouteLabeler
 from auditproxy.profiles import load_profile
 from auditproxy.settings import load_settings
@@ -35,6 +36,7 @@ class AuditContext:
     profile: engine.Profile
     labeler: RouteLabeler
     routes: tuple[RouteConf, ...] = ()
+    redaction: Redaction = dataclasses.field(default_factory=Redaction.build)
 
     def public(self, path: str) -> bool | None:
         for r in self.routes:
@@ -80,7 +82,13 @@ def load_context(config: str | None = None, profile_ref: str | None = None) -> A
     templates = [t for r in routes for t in r.templates]
     max_routes = settings.max_routes if settings else 200
     labeler = RouteLabeler(templates, max_routes=max_routes)
-    return AuditContext(profile=profile, labeler=labeler, routes=routes)
+    redaction = Redaction.build()
+    if settings is not None:
+        rec = settings.record
+        redaction = Redaction.build(headers=rec.redact_headers,
+                                    json_fields=rec.redact_json_fields,
+                                    query_params=rec.redact_query_params)  # fmt: skip
+    return AuditContext(profile=profile, labeler=labeler, routes=routes, redaction=redaction)
 
 
 def audit_entry(ctx: AuditContext, source: str, entry: Mapping[str, Any]) -> Audited:
