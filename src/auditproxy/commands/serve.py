@@ -7,6 +7,7 @@ import asyncio
 import os
 
 from auditproxy.logconfig import configure_logging
+from auditproxy.preflight import check_start
 from auditproxy.server import loader_for, serve
 
 
@@ -45,6 +46,7 @@ def run(args: argparse.Namespace) -> int:
     loader = loader_for(config, flags)
     settings = loader()
     configure_logging(settings.log.level, settings.log.format)
+    check_start(settings, flags)  # unwritable --record DIR, busy --listen/--admin: exit 2
     if getattr(args, "workers", 1) > 1:
         from auditproxy.workers import run_workers
 

@@ -268,6 +268,11 @@ class Recorder:
             os.fsync(fh.fileno())
         finally:
             fh.close()
+        if self._size == 0 and self._path is not None:
+            # Nothing was recorded into it (a start that failed, an idle run): leave
+            # no empty file behind.
+            with contextlib.suppress(OSError):
+                os.remove(self._path)
 
     def _prune(self) -> None:
         """Remove the oldest recordings past ``keep_files``; never another live writer's
