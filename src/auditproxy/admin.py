@@ -11,11 +11,14 @@ from __future__ import annotations
 import asyncio
 import importlib
 import time
+from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any
 
 from aiohttp import web
 from prometheus_client.aiohttp import make_aiohttp_handler
 from yarl import URL
+
+from auditproxy import report_share
 
 if TYPE_CHECKING:
     from auditproxy.runtime import ProxyContext
@@ -59,12 +62,24 @@ async def _probe(base: str) -> str | None:
     return None
 
 
+def _with_rfc3339_time(item: dict[str, Any]) -> dict[str, Any]:
+    """A remembered finding with its epoch ``time`` as RFC 3339 UTC text."""
+    at = item.get("time")
+    if not isinstance(at, int | float):
+        return item
+    text = datetime.fromtimestamp(at, UTC).isoformat(timespec="milliseconds")
+    return {**item, "time": text.replace("+00:00", "Z")}
+
+
 def _json(data: Any, status: int = 200) -> web.Response:
     return web.json_response(data, status=status)
 
 
 def setup_admin_routes(app: web.Application, ctx: ProxyContext) -> None:
     probe = UpstreamProbe()
+    shared = report_share.shared_dir()
+    if shared is not None:
+        app.cleanup_ctx.append(report_share.publisher(lambda: ctx.report, shared))
 
     async def healthz(request: web.Request) -> web.Response:
         return _json({"status": "ok"})
@@ -94,11 +109,13 @@ def setup_admin_routes(app: web.Application, ctx: ProxyContext) -> None:
         limit = int(raw)
         items = list(ctx.recent)[-limit:] if limit else []
         items.reverse()
-        return _json({"findings": items})
+        return _json({"findings": [_with_rfc3339_time(i) for i in items]})
 
     async def report(request: web.Request) -> web.Response:
         if ctx.report is None:
             return _json({"note": "compliance report not available"})
+        if shared is not None:  # --workers: every worker's exchanges
+            return _json(report_share.merged(ctx.report, shared))
         return _json(ctx.report.as_dict())
 
     async def reload(request: web.Request) -> web.Response:

@@ -13,7 +13,9 @@ incoming connections over the processes bound to the port (SO_REUSEPORT).
   the configured admin port; the others bind their admin app to an ephemeral
   port on 127.0.0.1 that nobody is told about.
 - Recordings: worker ``i`` records to ``<record.dir>/worker-<i>/``, so no two
-  processes ever write the same file; ``auditproxy audit DIR/*/*.jsonl`` reads them all.
+  processes ever write the same file; ``auditproxy audit DIR`` reads them all.
+- ``/-/report``: each worker publishes its report into the metrics folder and the
+  one asked merges them (:mod:`auditproxy.report_share`).
 - Signals: SIGTERM/SIGINT are forwarded as SIGTERM (each worker drains gracefully
   within ``timeouts.shutdown_grace``), SIGHUP is forwarded for a config reload.
 - A worker that dies on its own stops the whole group (exit 1, or 2 when it

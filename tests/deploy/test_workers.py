@@ -45,6 +45,12 @@ def metric_sum(admin: str, name: str) -> float:
     )
 
 
+def report_totals(admin: str) -> dict[str, int]:
+    _, _, body = http("GET", admin + "/-/report")
+    totals: dict[str, int] = json.loads(body)["totals"]
+    return totals
+
+
 def test_two_workers_share_the_port_and_metrics_add_up(tmp_path: Path) -> None:
     """Both workers answer requests (distinct pids in the log), /metrics counts all of them,
     each worker records to its own folder, and SIGTERM stops the group with exit 0."""
@@ -72,6 +78,10 @@ def test_two_workers_share_the_port_and_metrics_add_up(tmp_path: Path) -> None:
             assert status == (200 if i % 2 else 402)
         assert metric_sum(admin_url, "auditproxy_requests_total") == REQUESTS
         assert metric_sum(admin_url, "auditproxy_in_flight_requests") == 0
+        # /-/report covers every worker too (the others' part is at most 0.5 s old).
+        wait_until("report over both workers",
+                   lambda: report_totals(admin_url)["exchanges"] == REQUESTS, proxy, 5)  # fmt: skip
+        assert report_totals(admin_url)["noncompliant"] == REQUESTS // 2  # the 402s
         proxy.send_signal(signal.SIGTERM)
         assert proxy.wait(30) == 0
 
@@ -88,6 +98,12 @@ def test_two_workers_share_the_port_and_metrics_add_up(tmp_path: Path) -> None:
     assert set(recorded) == {"worker-0", "worker-1"}
     assert all(n > 0 for n in recorded.values()), recorded
     assert sum(recorded.values()) == REQUESTS
+    # `audit DIR` reads the worker-N/ folders.
+    r = subprocess.run([sys.executable, "-m", "auditproxy", "audit", "--format", "json",
+                        "--fail-on", "never", str(tmp_path / "rec")],
+                       capture_output=True, text=True, timeout=60)  # fmt: skip
+    assert r.returncode == 0, r.stderr
+    assert json.loads(r.stdout)["summary"]["exchanges"] == REQUESTS
     stopped = log_events(log, "workers_stopped")
     assert stopped
     assert stopped[0]["exitcodes"] == [0, 0]

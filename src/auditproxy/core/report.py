@@ -120,6 +120,45 @@ class Report:
             if advice is not None:
                 self._advice.setdefault(status, Counter())[advice] += n
 
+    def state(self) -> dict[str, Any]:
+        """Everything the report has counted, as JSON-ready data (``merge`` takes it
+        back): lets processes that each count part of the traffic share one report."""
+        self._fold()
+        return {
+            "exchanges": self._exchanges,
+            "compliant": self._compliant,
+            "rules": {r: [s.count, s.severity.value, s.example] for r, s in self._rules.items()},
+            "routes": {
+                name: [r.exchanges, r.noncompliant, dict(r.rules)]
+                for name, r in self._routes.items()
+            },
+            "pairs": [[m, s, n] for (m, s), n in self._pairs.items()],
+            "advice": {str(s): dict(c) for s, c in self._advice.items()},
+        }
+
+    def merge(self, state: dict[str, Any]) -> None:
+        """Add the counts of another report's ``state()`` to this one."""
+        self._fold()
+        self._exchanges += int(state["exchanges"])
+        self._compliant += int(state["compliant"])
+        for rid, (count, severity, example) in state["rules"].items():
+            sev = Severity(severity)
+            stats = self._rules.get(rid)
+            if stats is None:
+                stats = self._rules[rid] = _RuleStats(severity=sev, example=example)
+            elif sev.rank > stats.severity.rank:
+                stats.severity, stats.example = sev, example
+            stats.count += int(count)
+        for name, (exchanges, noncompliant, rules) in state["routes"].items():
+            route = self._route(name)
+            route.exchanges += int(exchanges)
+            route.noncompliant += int(noncompliant)
+            route.rules.update(rules)
+        for method, status, n in state["pairs"]:
+            self._pairs[(method, int(status))] += int(n)
+        for status, counts in state["advice"].items():
+            self._advice.setdefault(int(status), Counter()).update(counts)
+
     def _in_matrix(self, method: str, status: int) -> bool | None:
         if self.profile is None:
             return None
