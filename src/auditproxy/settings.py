@@ -13,7 +13,9 @@ Env vars map to scalar keys by path: ``timeouts.connect`` <- ``AUDITPROXY_TIMEOU
 from __future__ import annotations
 
 import dataclasses
+import difflib
 import re
+import sys
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -171,7 +173,13 @@ def parse_url(value: object) -> str:
         port = url.port
     except ValueError:
         raise ValueError(expected) from None
-    if url.scheme not in ("http", "https") or not url.host or url.query_string or url.fragment:
+    if url.query_string or url.fragment:
+        part = "a query string (?...)" if url.query_string else "a fragment (#...)"
+        raise ValueError(
+            f"has {part}; expected a base URL without one (each request's own query "
+            "is forwarded as it came), like http://127.0.0.1:8000/api"
+        )
+    if url.scheme not in ("http", "https") or not url.host:
         raise ValueError(expected)
     if port is None or not 0 < port < 65536:
         raise ValueError(expected)
@@ -483,6 +491,49 @@ def _leaf_paths(cls: type[Any], prefix: str = "") -> dict[str, str]:
 
 
 ENV_KEYS: dict[str, str] = _leaf_paths(Settings)
+# AUDITPROXY_* variables that are not settings: the config file, the launcher's
+# virtualenv, and the test suite's switches.
+OTHER_ENV = frozenset({
+    "AUDITPROXY_CONFIG", "AUDITPROXY_VENV", "AUDITPROXY_LOAD_TESTS",
+    "AUDITPROXY_HYPOTHESIS_EXAMPLES",
+})  # fmt: skip
+
+
+def unknown_env(env: Mapping[str, str]) -> list[str]:
+    """One warning per ``AUDITPROXY_*`` variable that sets nothing, naming the
+    closest variable that does (a typo would otherwise be ignored silently)."""
+    known = sorted(set(ENV_KEYS.values()) | OTHER_ENV)
+    out = []
+    for name in sorted(env):
+        if name.startswith("AUDITPROXY_") and name not in known:
+            close = difflib.get_close_matches(name, known, n=1, cutoff=0.6)
+            hint = f"; did you mean {close[0]}?" if close else ""
+            out.append(f"environment variable {name} matches no setting{hint}")
+    return out
+
+
+def _warn_unknown_env(env: Mapping[str, str]) -> None:
+    for line in unknown_env(env):
+        print(f"auditproxy: warning: {line}", file=sys.stderr)
+
+
+class _UniqueKeyLoader(yaml.SafeLoader):
+    """PyYAML's safe loader, except that a key given twice in one mapping is an
+    error (PyYAML keeps the last one silently)."""
+
+    def construct_mapping(self, node: yaml.MappingNode, deep: bool = False) -> dict[Any, Any]:
+        seen: dict[Any, yaml.Node] = {}
+        for key_node, _ in node.value:
+            key = self.construct_object(key_node, deep=deep)
+            if isinstance(key, str | int | float | bool) and key in seen:
+                first = seen[key].start_mark.line + 1
+                raise yaml.constructor.ConstructorError(
+                    None, None, f"duplicate key {key!r} (first given at line {first})",
+                    key_node.start_mark,
+                )  # fmt: skip
+            if isinstance(key, str | int | float | bool):
+                seen[key] = key_node
+        return super().construct_mapping(node, deep=deep)
 
 
 def read_config_file(path: str) -> dict[str, Any]:
@@ -491,8 +542,11 @@ def read_config_file(path: str) -> dict[str, Any]:
         text = Path(path).read_text(encoding="utf-8")
     except OSError as exc:
         raise ConfigError(path, "-", f"cannot read file: {exc.strerror or exc}") from None
+    except UnicodeDecodeError as exc:
+        what = f"not UTF-8 text ({exc.reason}); save the file as UTF-8"
+        raise ConfigError(path, f"byte {exc.start}", what) from None
     try:
-        data = yaml.safe_load(text)
+        data = yaml.load(text, Loader=_UniqueKeyLoader)  # a SafeLoader subclass
     except yaml.YAMLError as exc:
         mark = getattr(exc, "problem_mark", None)
         where = f"line {mark.line + 1}" if mark is not None else "-"
@@ -516,6 +570,7 @@ def load_settings(
     source = config_file or "<defaults>"
     raw = read_config_file(config_file) if config_file else {}
     overrides: dict[str, Override] = {}
+    _warn_unknown_env(env or {})
     for path, name in ENV_KEYS.items():
         if env and name in env and env[name] != "":
             overrides[path] = (env[name], f"<env {name}>")

@@ -100,11 +100,36 @@ def test_example_config_is_valid_and_round_trips(tmp_path: Path) -> None:
     assert dump_yaml(again) == dump_yaml(s)
 
 
-def _check_config(path: Path) -> subprocess.CompletedProcess[str]:
+def _check_config(path: Path, **env: str) -> subprocess.CompletedProcess[str]:
     return subprocess.run(
         [sys.executable, "-m", "auditproxy", "check-config", str(path)],
-        capture_output=True, text=True, timeout=60, env={"PATH": "/usr/bin:/bin"},
+        capture_output=True, text=True, timeout=60, env={"PATH": "/usr/bin:/bin", **env},
     )  # fmt: skip
+
+
+def test_a_file_that_is_not_utf8_is_a_config_error(tmp_path: Path) -> None:
+    """Latin-1 bytes are exit 2 naming the file and the byte, not a Python error."""
+    f = tmp_path / "latin1.yaml"
+    f.write_bytes("upstream: http://a:1\n# s\xe4kerhet\n".encode("latin-1"))
+    proc = _check_config(f)
+    assert proc.returncode == 2
+    assert proc.stderr.strip() == (
+        f"auditproxy: config error: {f}: byte 24: not UTF-8 text (invalid continuation "
+        "byte); save the file as UTF-8"
+    )
+
+
+def test_an_unknown_auditproxy_variable_warns_with_the_closest_name(tmp_path: Path) -> None:
+    """A misspelt AUDITPROXY_* variable is not ignored silently."""
+    f = tmp_path / "ok.yaml"
+    f.write_text("upstream: http://a:1\n")
+    proc = _check_config(f, AUDITPROXY_TIMEOUT_CONNECT="1s", AUDITPROXY_LISTEN="127.0.0.1:1")
+    assert proc.returncode == 0
+    assert proc.stderr.splitlines() == [
+        "auditproxy: warning: environment variable AUDITPROXY_TIMEOUT_CONNECT matches no "
+        "setting; did you mean AUDITPROXY_TIMEOUTS_CONNECT?"
+    ]
+    assert "listen: 127.0.0.1:1" in proc.stdout
 
 
 @pytest.mark.parametrize(
@@ -114,6 +139,10 @@ def _check_config(path: Path) -> subprocess.CompletedProcess[str]:
         ("upstream: http://a:1\ntimeouts: {idle: 3 parsecs}\n",
          "timeouts.idle: got '3 parsecs', expected a duration"),
         ("upstream: not-a-url\n", "upstream: got 'not-a-url', expected an http:// or https:// URL"),
+        ("upstream: http://a:1/api?tenant=7\n", "has a query string (?...); expected a base URL"),
+        ("upstream: http://a:1\ntimeouts:\n  idle: 5s\n  idle: 9s\n",
+         "line 4: invalid YAML: duplicate key 'idle' (first given at line 3)"),
+        ("upstream: http://a:1\nupstream: http://b:2\n", "duplicate key 'upstream'"),
     ],
 )  # fmt: skip
 def test_check_config_exits_2_with_one_line(tmp_path: Path, yaml_text: str, expected: str) -> None:
