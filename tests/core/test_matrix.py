@@ -70,4 +70,4 @@ def test_status_outside_matrix(digg: Profile, status: int, severity: str | None,
         assert found == []
     else:
         assert [f.severity.value for f in found] == [severity]
-        assert "outside the ARP.02 common set" in found[0].message
+        assert "is not among the statuses DIGG ARP.02 lists" in found[0].message

@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import re
 import socket
+from datetime import datetime
 from pathlib import Path
 
 import aiohttp
@@ -99,3 +101,17 @@ async def test_reload_endpoint_keeps_old_config_on_error(
         assert r.status == 400
         assert "timeouts.connect" in doc["error"]
     assert proxy.ctx.runtime.settings.upstream == upstream.url
+
+
+async def test_findings_times_are_rfc3339(proxy: Proxy) -> None:
+    """/-/findings on a real proxy gives each finding's time as RFC 3339 UTC."""
+    async with aiohttp.ClientSession() as s:
+        async with s.get(f"{proxy.url}/status/418") as r:
+            await r.read()
+        async with s.get(f"{proxy.admin_url}/-/findings?limit=5") as r:
+            doc = await r.json()
+    times = [f["time"] for f in doc["findings"]]
+    assert times
+    for t in times:
+        assert re.fullmatch(r"\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{3}Z", t), t
+        assert abs(datetime.fromisoformat(t).timestamp() - datetime.now().timestamp()) < 60

@@ -18,6 +18,7 @@ from typing import Any, Literal
 
 from auditproxy.core.findings import Category
 from auditproxy.core.httpsyntax import (
+    IANA_UNUSED,
     STATUS_REASONS,
     is_entity_tag,
     is_json_media_type,
@@ -176,13 +177,16 @@ def unused_status(ctx: Ctx) -> Hit:
     return _FAIL if row is not None and row.unused else _PASS
 
 
-def unknown_status(ctx: Ctx, *, extra_known: Sequence[int] = ()) -> Hit:
-    """A valid-range code in neither guideline table nor the IANA registry."""
+def unknown_status(ctx: Ctx, *, extra_known: Sequence[int] = (), unused_message: str = "") -> Hit:
+    """A valid-range code in neither guideline table nor registered for use by IANA;
+    ``unused_message`` words the finding for codes IANA lists as Unused (306, 418)."""
     s = ctx.status
     p = ctx.profile
     if not 100 <= s <= 599 or s in STATUS_REASONS or s in p.matrix or s in p.handling:
         return _PASS
-    return _PASS if s in extra_known else _FAIL
+    if s in extra_known:
+        return _PASS
+    return {"_message": unused_message} if unused_message and s in IANA_UNUSED else _FAIL
 
 
 # --- required headers ----------------------------------------------------------

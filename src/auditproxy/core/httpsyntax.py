@@ -178,6 +178,7 @@ STATUS_REASONS: dict[int, str] = {
 }  # fmt: skip
 
 _EXTRA_REASONS = {306: "(Unused)", 418: "(Unused)"}
+IANA_UNUSED = frozenset(_EXTRA_REASONS)  # listed in the registry as "Unused"
 
 
 def reason_phrase(status: int) -> str:

@@ -212,7 +212,9 @@ class Report:
 
     def _handling_text(self, status: int) -> str:
         row = self.profile.handling_row(status) if self.profile is not None else None
-        return row.text_en if row is not None else ""
+        if row is not None:
+            return row.text_en
+        return f"no row for {status} in the handling table, so no retry is advised"
 
 
 # --- rendering ------------------------------------------------------------------------
