@@ -303,7 +303,7 @@ async def _demo(args: argparse.Namespace) -> int:
         print(f"Report:     {admin}/-/report   (findings: {admin}/-/findings?limit=20)", file=out)
         print(f"Upstream:   {upstream}/orders", file=out)
         print(f"Recording:  {record_dir}  (proxy log: {record_dir / LOG_NAME})", file=out)
-        print(f"Re-audit:   auditproxy audit {record_dir}/auditproxy-*.jsonl", file=out, flush=True)
+        print(f"Re-audit:   auditproxy audit {record_dir}", file=out, flush=True)
         if not args.once:
             print("\nServing until Ctrl-C ...", file=out, flush=True)
             await _until_interrupted()
