@@ -519,20 +519,22 @@ def _warn_unknown_env(env: Mapping[str, str]) -> None:
 
 class _UniqueKeyLoader(yaml.SafeLoader):
     """PyYAML's safe loader, except that a key given twice in one mapping is an
-    error (PyYAML keeps the last one silently)."""
+    error (PyYAML keeps the last one silently). Keys brought in by a ``<<:`` merge
+    may still be overridden, as YAML intends."""
 
     def construct_mapping(self, node: yaml.MappingNode, deep: bool = False) -> dict[Any, Any]:
-        seen: dict[Any, yaml.Node] = {}
+        seen: dict[str, yaml.Node] = {}
         for key_node, _ in node.value:
-            key = self.construct_object(key_node, deep=deep)
-            if isinstance(key, str | int | float | bool) and key in seen:
+            if not isinstance(key_node, yaml.ScalarNode) or key_node.tag.endswith(":merge"):
+                continue
+            key = key_node.value
+            if key in seen:
                 first = seen[key].start_mark.line + 1
                 raise yaml.constructor.ConstructorError(
                     None, None, f"duplicate key {key!r} (first given at line {first})",
                     key_node.start_mark,
                 )  # fmt: skip
-            if isinstance(key, str | int | float | bool):
-                seen[key] = key_node
+            seen[key] = key_node
         return super().construct_mapping(node, deep=deep)
 
 

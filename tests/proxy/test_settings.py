@@ -166,3 +166,12 @@ def test_check_config_prints_effective_config(tmp_path: Path) -> None:
     assert proc.returncode == 0
     assert "connect: 500ms" in proc.stdout
     assert "shutdown_grace: 30s" in proc.stdout
+
+
+def test_a_merge_key_may_still_be_overridden(tmp_path: Path) -> None:
+    """`<<: *anchor` followed by one of its keys is YAML's override, not a duplicate."""
+    from auditproxy.settings import read_config_file
+
+    f = tmp_path / "m.yaml"
+    f.write_text("a: &base {connect: 1s, idle: 2s}\nb:\n  <<: *base\n  connect: 3s\n")
+    assert read_config_file(str(f))["b"] == {"connect": "3s", "idle": "2s"}
