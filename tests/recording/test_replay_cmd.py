@@ -191,13 +191,14 @@ async def test_errors_carry_their_details(tmp_path: Path) -> None:
     server = await asyncio.start_server(hang_up, "127.0.0.1", 0)
     port = server.sockets[0].getsockname()[1]
     rec = tmp_path / "r.jsonl"
-    rec.write_text(har_line("http://a/orders", 200) + "\n")
+    rec.write_text(har_line("http://a/orders?access_token=t0ken&page=2", 200) + "\n")
     async with server:
         code, out, err = await run_cli("replay", str(rec), "--target", f"http://127.0.0.1:{port}")
     assert code == 1, err
     assert "requests without a response:" in out
     assert "ServerDisconnectedError: Server disconnected" in out
-    assert f"(first: {rec}:1 GET /orders)" in out
+    assert f"(first: {rec}:1 GET /orders?access_token=REDACTED&page=2)" in out
+    assert "t0ken" not in out
 
 
 @pytest.mark.parametrize(

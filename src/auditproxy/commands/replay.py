@@ -35,7 +35,7 @@ from auditproxy.core.errors import ConfigError
 from auditproxy.core.findings import Finding
 from auditproxy.core.har import recorded_findings
 from auditproxy.core.model import Body, Exchange, RequestHead, ResponseHead
-from auditproxy.core.redact import REDACTED
+from auditproxy.core.redact import REDACTED, Redaction
 from auditproxy.offline import AuditContext, load_context
 from auditproxy.outfile import OutputError, open_output, refuse_inputs
 from auditproxy.recordings import Entry, expand_inputs, read_recording
@@ -357,6 +357,15 @@ async def replay(
         return list(await asyncio.gather(*(one(i, p) for i, p in enumerate(plans))))
 
 
+_SHOWN = Redaction.build()
+
+
+def _shown(target: str) -> str:
+    """A request target as printed: credential-like query values redacted (a HAR from
+    another tool holds them in clear)."""
+    return _SHOWN.url(target)
+
+
 def _report(outcomes: list[Outcome], elapsed: float, skipped: int, audit: bool) -> str:
     changes: Counter[tuple[str, str]] = Counter()
     for o in outcomes:
@@ -379,7 +388,7 @@ def _report(outcomes: list[Outcome], elapsed: float, skipped: int, audit: bool) 
         for (kind, detail), group in sorted(failed.items()):
             first = group[0].plan
             lines.append(f"  {len(group):>6}  {kind}: {detail}  (first: {first.source} "
-                         f"{first.method} {first.target})")  # fmt: skip
+                         f"{first.method} {_shown(first.target)})")  # fmt: skip
     if audit:
         by_rule: Counter[str] = Counter(f.rule for o in outcomes for f in o.findings)
         appeared: Counter[str] = Counter()
@@ -399,7 +408,7 @@ def _report(outcomes: list[Outcome], elapsed: float, skipped: int, audit: bool) 
         for o in outcomes:
             if o.findings:
                 ids = ", ".join(f"{f.rule}({f.severity.value})" for f in o.findings)
-                lines.append(f"  {o.plan.source}  {o.plan.method} {o.plan.target} "
+                lines.append(f"  {o.plan.source}  {o.plan.method} {_shown(o.plan.target)} "
                              f"-> {o.status}: {ids}")  # fmt: skip
     return "\n".join(lines) + "\n"
 
