@@ -114,9 +114,13 @@ def test_a_binary_file_is_one_error_line(
 def test_messages_name_json_types(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
     """A line holding null or a list is described in JSON's words."""
     rec = tmp_path / "r.jsonl"
-    rec.write_text(json.dumps(entry(200, headers=[DATE])) + "\nnull\n[1]\n")
+    no_status = entry(200)
+    no_status["response"]["status"] = None
+    rec.write_text(json.dumps(entry(200, headers=[DATE])) + "\nnull\n[1]\n"
+                   + json.dumps(no_status) + "\n")  # fmt: skip
     assert main(["audit", str(rec)]) == 2
     err = capsys.readouterr().err
+    assert "response.status null is not an integer" in err
     assert "line is a JSON null, not a HAR entry object" in err
     assert "line is a JSON array" in err
     assert "NoneType" not in err

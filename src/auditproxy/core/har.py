@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import base64
 import binascii
+import json
 from collections.abc import Iterable, Mapping
 from datetime import UTC, datetime
 from typing import Any
@@ -307,7 +308,7 @@ def _started(raw: Any) -> float:
     try:
         return datetime.fromisoformat(raw.replace("Z", "+00:00")).timestamp()
     except ValueError:
-        raise ValueError(f"startedDateTime {raw!r} is not an ISO 8601 date") from None
+        raise ValueError(f"startedDateTime {json.dumps(raw)} is not an ISO 8601 date") from None
 
 
 def from_har_entry(entry: Mapping[str, Any]) -> Exchange:
@@ -323,7 +324,7 @@ def from_har_entry(entry: Mapping[str, Any]) -> Exchange:
         raise ValueError("request.url is missing")
     status = resp.get("status")
     if not isinstance(status, int) or isinstance(status, bool):
-        raise ValueError(f"response.status {status!r} is not an integer")
+        raise ValueError(f"response.status {json.dumps(status)} is not an integer")
     parts = urlsplit(url)
     target = (parts.path or "/") + (f"?{parts.query}" if parts.query else "")
     request = RequestHead(
