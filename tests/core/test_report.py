@@ -40,6 +40,7 @@ def test_totals_rules_routes(digg: Profile) -> None:
     assert ["ARP.03.LOCATION-201", 1] in orders["top_rules"]
     assert d["routes"]["/orders/{id}"] == {
         "exchanges": 3, "noncompliant": 1, "top_rules": [["ARP.02.METHOD-STATUS", 1]],
+        "by_rule": {"ARP.02.METHOD-STATUS": 1},
     }  # fmt: skip
     json.dumps(d)  # JSON-ready
 
