@@ -9,11 +9,10 @@ from __future__ import annotations
 
 import argparse
 import sys
-import time
-from typing import TextIO
 
 from auditproxy.audit_output import FAIL_ON, FORMATS, failing
 from auditproxy.offline import Audited, audit_entry, load_context
+from auditproxy.progress import ProgressBar
 from auditproxy.recordings import Entry, Progress, read_recording, total_size
 
 _PROGRESS_MIN_BYTES = 4 * 1024 * 1024
@@ -31,35 +30,11 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--no-progress", action="store_true", help="never show a progress bar")
 
 
-class ProgressBar:
-    """A one-line bar on stderr, redrawn at most ten times a second."""
-
-    def __init__(self, progress: Progress, stream: TextIO) -> None:
-        self.progress = progress
-        self.stream = stream
-        self.last = 0.0
-
-    def tick(self, count: int, *, force: bool = False) -> None:
-        now = time.monotonic()
-        if not force and now - self.last < 0.1:
-            return
-        self.last = now
-        frac = min(self.progress.done / max(self.progress.total, 1), 1.0)
-        bar = "#" * int(frac * 30)
-        self.stream.write(f"\r[{bar:<30}] {frac:4.0%}  {count} exchanges")
-        self.stream.flush()
-
-    def clear(self) -> None:
-        self.stream.write("\r" + " " * 60 + "\r")
-        self.stream.flush()
-
-
 def run(args: argparse.Namespace) -> int:
     ctx = load_context(args.config, args.profile)
     progress = Progress(total=total_size(args.files))
-    bar = None
-    if not args.no_progress and sys.stderr.isatty() and progress.total >= _PROGRESS_MIN_BYTES:
-        bar = ProgressBar(progress, sys.stderr)
+    show = not args.no_progress and progress.total >= _PROGRESS_MIN_BYTES
+    bar = ProgressBar(sys.stderr, progress.total, enabled=show)
     results: list[Audited] = []
     errors = 0
     for path in args.files:
@@ -75,10 +50,8 @@ def run(args: argparse.Namespace) -> int:
                 _say(bar, f"{item.source}: {item.message}")
             else:
                 _say(bar, f"{item.source}: warning: {item.message}")
-            if bar is not None:
-                bar.tick(len(results))
-    if bar is not None:
-        bar.clear()
+            bar.update(progress.done, f"{len(results)} exchanges")
+    bar.clear()
     text = FORMATS[args.format](results, args.fail_on, ctx.profile)
     if args.output:
         try:
@@ -98,7 +71,6 @@ def run(args: argparse.Namespace) -> int:
     return 0
 
 
-def _say(bar: ProgressBar | None, message: str) -> None:
-    if bar is not None:
-        bar.clear()
+def _say(bar: ProgressBar, message: str) -> None:
+    bar.clear()
     print(f"auditproxy audit: {message}", file=sys.stderr)
