@@ -31,6 +31,8 @@ def test_totals_rules_routes(digg: Profile) -> None:
     d = _report(digg).as_dict()
     assert d["totals"] == {"exchanges": 6, "compliant": 3, "noncompliant": 3}
     assert d["profile"] == {"name": "digg", "version": "1.2.0"}
+    assert sum(d["by_severity"].values()) == sum(r["count"] for r in d["rules"].values())
+    assert d["by_severity"]["may"] >= 1  # 503 without Retry-After
     loc = d["rules"]["ARP.03.LOCATION-201"]
     assert (loc["count"], loc["severity"], loc["source"]) == (1, "should", "DIGG ARP.03")
     assert "Location" in loc["example"]

@@ -56,6 +56,7 @@ class Report:
         self._routes: dict[str, _RouteStats] = {}
         self._pairs: Counter[tuple[str, int]] = Counter()
         self._pairs_bad: Counter[tuple[str, int]] = Counter()
+        self._severities: Counter[str] = Counter()
         self._timeline = Timeline()
         self._advice: dict[int, Counter[str]] = {}
         self._clean: Counter[tuple[str, str, int, str | None]] = Counter()
@@ -99,6 +100,7 @@ class Report:
                     severity=f.severity, example=f.message, where=where
                 )
             stats.count += 1
+            self._severities[f.severity.value] += 1
             if f.severity.rank > stats.severity.rank:
                 stats.severity = f.severity
                 stats.example = f.message
@@ -183,6 +185,7 @@ class Report:
                 "compliant": self._compliant,
                 "noncompliant": self._exchanges - self._compliant,
             },
+            "by_severity": {s.value: self._severities[s.value] for s in Severity},
             "rules": rules,
             "routes": routes,
             "method_status": pairs,

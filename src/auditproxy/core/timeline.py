@@ -1,12 +1,12 @@
 """Exchanges over time: counts per time bucket, bounded however long the span.
 
 ``Timeline.add(started, noncompliant)`` counts one exchange in the bucket of its
-start time (epoch seconds). Buckets start 0.1 s wide; when more than
+start time (epoch seconds). Buckets start 10 ms wide; when more than
 ``max_buckets`` are in use they widen along ``WIDTHS`` (each a whole multiple of
 the one before, so merging is exact), so a proxy running for months holds a few
 hundred counters. ``series(max_points)`` gives the counts merged to the
 narrowest width that needs at most ``max_points`` buckets over the span.
-Bucket keys are whole tenths of a second, so no float rounding moves an
+Bucket keys are whole hundredths of a second, so no float rounding moves an
 exchange into the wrong bucket.
 """
 
@@ -15,15 +15,15 @@ from __future__ import annotations
 from typing import Any
 
 # Seconds; each is a whole multiple of the one before; past the last, widths double.
-WIDTHS = (0.1, 0.2, 1.0, 2.0, 10.0, 20.0, 60.0, 120.0, 600.0, 1200.0, 3600.0, 7200.0,
-          21600.0, 86400.0)  # fmt: skip
-_TENTHS = tuple(round(w * 10) for w in WIDTHS)
+WIDTHS = (0.01, 0.02, 0.1, 0.2, 1.0, 2.0, 10.0, 20.0, 60.0, 120.0, 600.0, 1200.0, 3600.0,
+          7200.0, 21600.0, 86400.0)  # fmt: skip
+_TICKS = tuple(round(w * 100) for w in WIDTHS)
 
 
-def _tenths(level: int) -> int:
-    if level < len(_TENTHS):
-        return _TENTHS[level]
-    return _TENTHS[-1] << (level - len(_TENTHS) + 1)
+def _ticks(level: int) -> int:
+    if level < len(_TICKS):
+        return _TICKS[level]
+    return _TICKS[-1] << (level - len(_TICKS) + 1)
 
 
 def _merge(buckets: dict[int, list[int]], factor: int) -> dict[int, list[int]]:
@@ -43,7 +43,7 @@ class Timeline:
     def __init__(self, max_buckets: int = 512) -> None:
         self.max_buckets = max_buckets
         self._level = 0
-        self._width = _TENTHS[0]  # tenths of a second
+        self._width = _TICKS[0]  # hundredths of a second
         self._buckets: dict[int, list[int]] = {}
         self.first = float("inf")
         self.last = float("-inf")
@@ -52,14 +52,14 @@ class Timeline:
         """Count one exchange that started at ``started`` (epoch seconds; <= 0: unknown)."""
         if started <= 0:
             return
-        tenths = int(started * 10)
-        b = self._buckets.get(tenths // self._width)
+        ticks = int(started * 100)
+        b = self._buckets.get(ticks // self._width)
         if b is None:
             if len(self._buckets) >= self.max_buckets:
                 self._widen()
-                b = self._buckets.get(tenths // self._width)
+                b = self._buckets.get(ticks // self._width)
             if b is None:
-                b = self._buckets[tenths // self._width] = [0, 0]
+                b = self._buckets[ticks // self._width] = [0, 0]
         b[0] += 1
         if noncompliant:
             b[1] += 1
@@ -70,7 +70,7 @@ class Timeline:
 
     def _widen(self) -> None:
         while len(self._buckets) >= self.max_buckets:
-            wider = _tenths(self._level + 1)
+            wider = _ticks(self._level + 1)
             self._buckets = _merge(self._buckets, wider // self._width)
             self._level += 1
             self._width = wider
@@ -81,11 +81,11 @@ class Timeline:
         if not self._buckets:
             return {"first": None, "last": None, "bucket_seconds": None, "points": []}
         level, width, buckets = self._level, self._width, self._buckets
-        lo, hi = int(self.first * 10), int(self.last * 10)
+        lo, hi = int(self.first * 100), int(self.last * 100)
         while hi // width - lo // width + 1 > max_points:
-            wider = _tenths(level + 1)
+            wider = _ticks(level + 1)
             buckets = _merge(buckets, wider // width)
             level, width = level + 1, wider
-        points = [[k * width / 10, n, bad] for k, (n, bad) in sorted(buckets.items())]
-        return {"first": self.first, "last": self.last, "bucket_seconds": width / 10,
+        points = [[k * width / 100, n, bad] for k, (n, bad) in sorted(buckets.items())]
+        return {"first": self.first, "last": self.last, "bucket_seconds": width / 100,
                 "points": points}  # fmt: skip
