@@ -34,7 +34,7 @@ async def test_json_matches_live_findings_and_spec_shape(
     """Re-auditing a recording gives the live findings, in the SPEC §9 json shape."""
     path, live = recording
     code, doc = run_json(capsys, str(path))
-    assert set(doc) == {"summary", "exchanges"}
+    assert set(doc) == {"summary", "exchanges", "coverage"}  # SPEC §9 plus the coverage
     assert set(doc["summary"]) == {"exchanges", "compliant", "noncompliant", "by_rule"}
     assert doc["summary"]["exchanges"] == len(SAMPLE_ROWS)
     ex0 = doc["exchanges"][0]

@@ -1,8 +1,9 @@
 """`auditproxy audit FILE...`: re-audit recordings (our JSONL, HAR 1.2 from other tools).
 
-Exit codes: 0 clean, 1 a finding at or above ``--fail-on``, 2 unreadable input
-(files or lines; each named on stderr with file and line, the rest still audited).
-A torn last line is a warning only.
+Exit codes: 0 clean, 1 a finding at or above ``--fail-on`` (or, with
+``--fail-on-uncovered KIND``, a part of the guideline tables the traffic never
+exercised), 2 unreadable input (files or lines; each named on stderr with file and
+line, the rest still audited). A torn last line is a warning only.
 """
 
 from __future__ import annotations
@@ -11,7 +12,8 @@ import argparse
 import sys
 
 from auditproxy.audit_output import FAIL_ON, FORMATS, failing
-from auditproxy.offline import Audited, audit_entry, load_context
+from auditproxy.core.coverage import KINDS, uncovered
+from auditproxy.offline import Audited, audit_entry, load_context, report_of
 from auditproxy.progress import ProgressBar
 from auditproxy.recordings import Entry, Progress, read_recording, total_size
 
@@ -26,6 +28,10 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--fail-on", choices=list(FAIL_ON), default="must",
                         help="exit 1 when a finding at or above this severity exists "
                         "(default: must)")  # fmt: skip
+    parser.add_argument("--fail-on-uncovered", action="append", choices=KINDS, default=[],
+                        metavar="KIND", help="exit 1 when the traffic never exercised a listed "
+                        "ARP.02 cell (matrix), a handling row not marked unused (handling) or an "
+                        "enabled rule (rules); repeat for several")  # fmt: skip
     parser.add_argument("-o", "--output", metavar="OUT", help="write the report to OUT")
     parser.add_argument("--no-progress", action="store_true", help="never show a progress bar")
 
@@ -63,10 +69,16 @@ def run(args: argparse.Namespace) -> int:
             return 2
     else:
         sys.stdout.write(text)
+    gaps = []
+    if args.fail_on_uncovered:
+        coverage = report_of(results, ctx.profile).as_dict()["coverage"]
+        gaps = uncovered(coverage, args.fail_on_uncovered)
+        for line in gaps:
+            print(f"auditproxy audit: uncovered: {line}", file=sys.stderr)
     if errors:
         print(f"auditproxy audit: {errors} unreadable input(s); see above", file=sys.stderr)
         return 2
-    if any(failing(f, args.fail_on) for r in results for f in r.findings):
+    if gaps or any(failing(f, args.fail_on) for r in results for f in r.findings):
         return 1
     return 0
 
