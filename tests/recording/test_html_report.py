@@ -157,3 +157,18 @@ def test_fail_on_uncovered_gate(tmp_path: Path, capsys: pytest.CaptureFixture[st
     with pytest.raises(SystemExit) as exc:
         main(["audit", "--fail-on-uncovered", "everything", str(p)])
     assert exc.value.code == 2
+
+
+def test_empty_and_profileless_reports_render(profile: Profile) -> None:
+    """No exchanges, or no profile: the page still renders and says what is missing."""
+    from auditproxy.core.report import Report
+    from auditproxy.html_report import render_html
+
+    empty = render_html(Report(profile).as_dict(), profile)
+    assert '<div class="value" id="n-exchanges">0</div>' in empty
+    assert "No findings." in empty
+    assert "No start times recorded." in empty
+    assert 'id="rule-RFC9110-405-ALLOW"' in empty  # the rule texts are there all the same
+    bare = render_html(Report().as_dict(), None)
+    assert "No profile: nothing to cover." in bare
+    assert "No profile loaded." in bare
