@@ -2,8 +2,9 @@
 
 ``/metrics`` (prometheus-client's aiohttp exposition for the injected registry),
 ``/healthz``, ``/readyz`` (config loaded, upstreams reachable - a cached TCP connect -
-recorder writable), ``/-/rules``, ``/-/findings?limit=N``, ``/-/report``,
-``POST /-/reload``.
+recorder writable), ``/-/rules``, ``/-/findings?limit=N``, ``/-/report`` (JSON; the
+HTML page when the client's Accept prefers ``text/html``, as a browser's does; plain
+text for ``text/plain``), ``POST /-/reload``.
 """
 
 from __future__ import annotations
@@ -11,6 +12,7 @@ from __future__ import annotations
 import asyncio
 import importlib
 import time
+from collections.abc import Sequence
 from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any
 
@@ -19,12 +21,41 @@ from prometheus_client.aiohttp import make_aiohttp_handler
 from yarl import URL
 
 from auditproxy import report_share
+from auditproxy.core.report import render_text
+from auditproxy.html_report import csp, render_html
 
 if TYPE_CHECKING:
     from auditproxy.runtime import ProxyContext
 
 READY_CACHE_SECONDS = 3.0
 CONNECT_PROBE_TIMEOUT = 0.5
+REPORT_TYPES = ("application/json", "text/html", "text/plain")  # on a tie, the first
+
+
+def preferred_type(accept: str, offers: Sequence[str]) -> str:
+    """The offer the Accept header ranks highest (RFC 9110 §12.5.1: the most specific
+    matching range gives an offer its q); the first offer when none is acceptable."""
+    ranges = []
+    for item in accept.split(","):
+        mtype, *params = (p.strip() for p in item.split(";"))
+        q = 1.0
+        for param in params:
+            name, _, value = param.partition("=")
+            if name.strip().lower() == "q":
+                try:
+                    q = float(value)
+                except ValueError:
+                    q = 0.0
+        ranges.append((mtype.lower(), q))
+
+    def quality(offer: str) -> tuple[int, float]:
+        kind = offer.split("/", 1)[0] + "/*"
+        matches = [(3 if r == offer else 2 if r == kind else 1, q)
+                   for r, q in ranges if r in (offer, kind, "*/*")]  # fmt: skip
+        return max(matches, default=(0, 0.0))
+
+    best = max(offers, key=lambda o: (quality(o)[1], -offers.index(o)))
+    return best if quality(best)[1] > 0 else offers[0]
 
 
 class UpstreamProbe:
@@ -115,8 +146,20 @@ def setup_admin_routes(app: web.Application, ctx: ProxyContext) -> None:
         if ctx.report is None:
             return _json({"note": "compliance report not available"})
         if shared is not None:  # --workers: every worker's exchanges
-            return _json(report_share.merged(ctx.report, shared))
-        return _json(ctx.report.as_dict())
+            summary = report_share.merged(ctx.report, shared)
+        else:
+            summary = ctx.report.as_dict()
+        kind = preferred_type(request.headers.get("Accept", ""), REPORT_TYPES)
+        vary = {"Vary": "Accept"}
+        if kind == "text/html":
+            page = render_html(summary, ctx.report.profile or ctx.runtime.profile,
+                               origin="live traffic since the proxy started",
+                               generated=time.time())  # fmt: skip
+            return web.Response(text=page, content_type="text/html",
+                                headers={**vary, "Content-Security-Policy": csp()})  # fmt: skip
+        if kind == "text/plain":
+            return web.Response(text=render_text(summary), content_type="text/plain", headers=vary)
+        return web.json_response(summary, headers=vary)
 
     async def reload(request: web.Request) -> web.Response:
         error = ctx.reload()

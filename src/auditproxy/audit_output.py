@@ -1,4 +1,4 @@
-"""Output formats of ``auditproxy audit``: text, json (SPEC §9), junit, sarif, markdown.
+"""Output formats of ``auditproxy audit``: text, json (SPEC §9), junit, sarif, markdown, html.
 
 Each formatter takes the audited exchanges, the ``--fail-on`` threshold and the
 profile, and returns the whole document as a string.
@@ -15,9 +15,10 @@ from xml.etree import ElementTree as ET
 from auditproxy import __version__
 from auditproxy.core.findings import Finding, Severity
 from auditproxy.core.profile import Profile
-from auditproxy.core.report import Report, render_text
+from auditproxy.core.report import render_coverage_markdown, render_text
 from auditproxy.core.sources import help_uri
-from auditproxy.offline import Audited
+from auditproxy.html_report import to_html
+from auditproxy.offline import Audited, report_of
 
 FAIL_ON = {"must": 3, "should": 2, "may": 1, "never": 99}
 _SARIF_LEVEL = {"must": "error", "should": "warning", "may": "note", "error": "none"}
@@ -40,7 +41,7 @@ def summary(results: Sequence[Audited]) -> dict[str, Any]:
 
 
 def to_json(results: Sequence[Audited], fail_on: str, profile: Profile | None = None) -> str:
-    doc = {
+    doc: dict[str, Any] = {
         "summary": summary(results),
         "exchanges": [
             {
@@ -55,6 +56,8 @@ def to_json(results: Sequence[Audited], fail_on: str, profile: Profile | None = 
             for r in results
         ],
     }
+    if profile is not None:
+        doc["coverage"] = report_of(results, profile).as_dict()["coverage"]
     return json.dumps(doc, indent=2, ensure_ascii=False) + "\n"
 
 
@@ -75,13 +78,11 @@ def _clip(text: str, width: int) -> str:
 def to_text(results: Sequence[Audited], fail_on: str, profile: Profile | None = None) -> str:
     """One row per exchange, then the same compliance report as the live ``/-/report``."""
     rows = []
-    report = Report(profile)
     for r in results:
         rules = ", ".join(f"{f.rule}({f.severity.value})" for f in r.findings) or "ok"
         rows.append([r.source, r.method, str(r.status), _clip(r.route, 32), rules])
-        report.add(r.exchange, r.findings, r.advice)
     out = _table(rows, ["SOURCE", "METHOD", "STATUS", "ROUTE", "FINDINGS"])
-    return "\n".join(out) + "\n\n" + render_text(report.as_dict())
+    return "\n".join(out) + "\n\n" + render_text(report_of(results, profile).as_dict())
 
 
 def to_markdown(results: Sequence[Audited], fail_on: str, profile: Profile | None = None) -> str:
@@ -104,6 +105,9 @@ def to_markdown(results: Sequence[Audited], fail_on: str, profile: Profile | Non
             found = "<br>".join(f"`{f.rule}` ({f.severity.value}): {_md(f.message)}"
                                 for f in r.findings)  # fmt: skip
             out.append(f"| {_md(r.source)} | {r.method} | {r.status} | {_md(r.route)} | {found} |")
+    if profile is not None:
+        coverage = report_of(results, profile).as_dict()["coverage"]
+        out += ["", render_coverage_markdown(coverage)]
     return "\n".join(out) + "\n"
 
 
@@ -225,4 +229,5 @@ FORMATS: dict[str, Callable[[Sequence[Audited], str, Profile | None], str]] = {
     "junit": to_junit,
     "sarif": to_sarif,
     "markdown": to_markdown,
+    "html": to_html,
 }

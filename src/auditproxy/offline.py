@@ -2,13 +2,14 @@
 
 ``load_context`` reads the profile, rule overrides and routes from a config file
 (or the built-in defaults); ``audit_entry`` turns one HAR entry into an ``Audited``
-result. Used by ``auditproxy audit`` and ``auditproxy replay --audit``.
+result; ``report_of`` counts results into the same compliance report as live.
+Used by ``auditproxy audit`` and ``auditproxy replay --audit``.
 """
 
 from __future__ import annotations
 
 import dataclasses
-from collections.abc import Mapping
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from typing import Any
 
@@ -16,7 +17,9 @@ from auditproxy.core import engine
 from auditproxy.core.findings import Finding, RetryAdvice
 from auditproxy.core.har import from_har_entry
 from auditproxy.core.model import Exchange
+from auditproxy.core.profile import Profile
 from auditproxy.core.redact import Redaction
+from auditproxy.core.report import Report
 from auditproxy.core.routes import RouteLabeler
 from auditproxy.profiles import load_profile
 from auditproxy.settings import load_settings
@@ -106,3 +109,11 @@ def audit_entry(ctx: AuditContext, source: str, entry: Mapping[str, Any]) -> Aud
     advice = engine.retry_advice(ex, ctx.profile)
     url = entry["request"]["url"]
     return Audited(source=source, exchange=ex, url=str(url), findings=findings, advice=advice)
+
+
+def report_of(results: Iterable[Audited], profile: Profile | None) -> Report:
+    """The compliance report (as live ``/-/report``) of audited exchanges."""
+    report = Report(profile)
+    for r in results:
+        report.add(r.exchange, r.findings, r.advice)
+    return report

@@ -31,6 +31,8 @@ def test_totals_rules_routes(digg: Profile) -> None:
     d = _report(digg).as_dict()
     assert d["totals"] == {"exchanges": 6, "compliant": 3, "noncompliant": 3}
     assert d["profile"] == {"name": "digg", "version": "1.2.0"}
+    assert sum(d["by_severity"].values()) == sum(r["count"] for r in d["rules"].values())
+    assert d["by_severity"]["may"] >= 1  # 503 without Retry-After
     loc = d["rules"]["ARP.03.LOCATION-201"]
     assert (loc["count"], loc["severity"], loc["source"]) == (1, "should", "DIGG ARP.03")
     assert "Location" in loc["example"]
@@ -40,6 +42,7 @@ def test_totals_rules_routes(digg: Profile) -> None:
     assert ["ARP.03.LOCATION-201", 1] in orders["top_rules"]
     assert d["routes"]["/orders/{id}"] == {
         "exchanges": 3, "noncompliant": 1, "top_rules": [["ARP.02.METHOD-STATUS", 1]],
+        "by_rule": {"ARP.02.METHOD-STATUS": 1},
     }  # fmt: skip
     json.dumps(d)  # JSON-ready
 

@@ -93,6 +93,24 @@ def test_wheel_carries_what_compose_runs(image_venv: Path) -> None:
     assert any(name.endswith(".yaml") for name in json.loads(r.stdout))
 
 
+def test_wheel_carries_the_html_report_template(image_venv: Path, tmp_path: Path) -> None:
+    """`auditproxy audit --format html` works from the wheel: the template is package data."""
+    entry = {
+        "startedDateTime": "2024-06-03T07:33:20.000Z", "time": 1,
+        "request": {"method": "GET", "url": "http://api.test/orders/1", "headers": []},
+        "response": {"status": 200, "headers": [], "content": {"size": 0}},
+    }  # fmt: skip
+    rec = tmp_path / "one.jsonl"
+    rec.write_text(json.dumps(entry) + "\n")
+    out = tmp_path / "report.html"
+    r = _run([str(image_venv / "bin/auditproxy"), "audit", "--format", "html", "--fail-on",
+              "never", "-o", str(out), str(rec)], cwd=image_venv)  # fmt: skip
+    assert r.returncode == 0, r.stderr
+    page = out.read_text("utf-8")
+    assert page.startswith("<!DOCTYPE html>")
+    assert '<div class="value" id="n-exchanges">1</div>' in page
+
+
 def test_healthcheck_command_is_valid_python() -> None:
     """The HEALTHCHECK's python snippet compiles (it runs in an image with no curl)."""
     (health,) = instructions("HEALTHCHECK")

@@ -8,8 +8,10 @@ from datetime import datetime
 from pathlib import Path
 
 import aiohttp
+import pytest
 from prometheus_client.parser import text_string_to_metric_families
 
+from auditproxy.admin import REPORT_TYPES, preferred_type
 from auditproxy.server import loader_for
 from tests.proxy.conftest import Proxy, ProxyFactory, Upstream
 
@@ -81,6 +83,50 @@ async def test_report_counts_exchanges(proxy: Proxy) -> None:
     status, text = await _get(f"{proxy.admin_url}/-/report")
     assert status == 200
     assert '"exchanges": 1' in text
+
+
+async def test_report_answers_html_to_a_browser_and_text_on_request(proxy: Proxy) -> None:
+    """A browser's Accept gets the HTML page under its CSP; text/plain the text tables;
+    curl's */* still the JSON."""
+    await _get(f"{proxy.url}/status/405")
+    browser = "text/html,application/xhtml+xml,application/xml;q=0.9,*/*;q=0.8"
+    async with aiohttp.ClientSession() as s:
+        async with s.get(f"{proxy.admin_url}/-/report", headers={"Accept": browser}) as r:
+            page = await r.text()
+            assert r.status == 200
+            assert r.content_type == "text/html"
+            assert r.headers["Content-Security-Policy"].startswith("default-src 'none'")
+            assert r.headers["Vary"] == "Accept"
+        assert '<div class="value" id="n-exchanges">1</div>' in page
+        assert 'href="#rule-RFC9110-405-ALLOW"' in page
+        assert "live traffic since the proxy started" in page
+        async with s.get(f"{proxy.admin_url}/-/report", headers={"Accept": "text/plain"}) as r:
+            assert r.content_type == "text/plain"
+            assert "1 exchanges audited against profile digg" in await r.text()
+        async with s.get(f"{proxy.admin_url}/-/report", headers={"Accept": "*/*"}) as r:
+            assert r.content_type == "application/json"
+            doc = await r.json()
+    assert doc["totals"]["exchanges"] == 1
+    assert "GET 405" not in doc["coverage"]["never"]["matrix"]
+    assert "DELETE 405" in doc["coverage"]["never"]["matrix"]
+
+
+@pytest.mark.parametrize(
+    ("accept", "expected"),
+    [
+        ("", "application/json"),
+        ("*/*", "application/json"),
+        ("text/html,application/xhtml+xml,application/xml;q=0.9,*/*;q=0.8", "text/html"),
+        ("application/json, text/html;q=0.5", "application/json"),
+        ("text/*;q=0.5, text/plain", "text/plain"),
+        ("text/*, text/html;q=0", "text/plain"),
+        ("image/png", "application/json"),
+        ("text/html;q=bogus, */*;q=0.1", "application/json"),
+    ],
+)
+def test_preferred_type(accept: str, expected: str) -> None:
+    """The most specific matching range sets an offer's q; ties and no match go to JSON."""
+    assert preferred_type(accept, REPORT_TYPES) == expected
 
 
 async def test_reload_endpoint_keeps_old_config_on_error(

@@ -94,11 +94,9 @@ async def test_post_with_idempotency_key_is_retried_byte_identical(
 async def test_retry_after_seconds_and_date_are_honoured(
     flaky: Flaky, make_proxy: ProxyFactory
 ) -> None:
-    date = formatdate(time.time() + 2, usegmt=True)
-    a = flaky.script("/a", answer(503, Retry_After="1"), answer(200))
-    b = flaky.script("/b", answer(503, Retry_After=date), answer(200))
     proxy = await make_proxy(flaky.url, **FAST)
-    for path in (a, b):
+    for path, after in (("/a", lambda: "1"), ("/b", lambda: formatdate(time.time() + 2, True))):
+        flaky.script(path, answer(503, Retry_After=after()), answer(200))
         t0 = time.monotonic()
         status, _, _ = await _get(proxy.url + path)
         elapsed = time.monotonic() - t0

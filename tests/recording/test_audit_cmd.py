@@ -34,7 +34,7 @@ async def test_json_matches_live_findings_and_spec_shape(
     """Re-auditing a recording gives the live findings, in the SPEC §9 json shape."""
     path, live = recording
     code, doc = run_json(capsys, str(path))
-    assert set(doc) == {"summary", "exchanges"}
+    assert set(doc) == {"summary", "exchanges", "coverage"}  # SPEC §9 plus the coverage
     assert set(doc["summary"]) == {"exchanges", "compliant", "noncompliant", "by_rule"}
     assert doc["summary"]["exchanges"] == len(SAMPLE_ROWS)
     ex0 = doc["exchanges"][0]
@@ -208,19 +208,3 @@ def test_reaudit_under_a_copy_keeps_sources(
     shutil.copy(a, b)
     _, doc = run_json(capsys, str(a), str(b))
     assert [e["source"] for e in doc["exchanges"]] == [f"{a}:1", f"{b}:1"]
-
-
-def test_progress_bar_draws_and_clears() -> None:
-    """The progress bar shows the fraction read and clears its line."""
-    import io
-
-    from auditproxy.commands.audit import ProgressBar
-    from auditproxy.recordings import Progress
-
-    stream = io.StringIO()
-    bar = ProgressBar(Progress(done=50, total=200), stream)
-    bar.tick(7, force=True)
-    assert "[#######" in stream.getvalue()
-    assert "25%  7 exchanges" in stream.getvalue()
-    bar.clear()
-    assert stream.getvalue().endswith("\r")

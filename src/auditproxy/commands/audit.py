@@ -3,23 +3,24 @@
 Exit codes: 0 clean, 1 a finding at or above ``--fail-on``, 2 unreadable input
 (files or lines; each named on stderr with file and line, the rest still audited)
 or no exchanges at all (unless ``--allow-empty``). A torn last line is a warning
-only. A directory stands for every recording under it. Entries of other tools'
-HAR files are redacted like our recordings before anything is printed, and an
-entry with status 0 (a browser's failed or cancelled request) is skipped and
-counted.
+only. With ``--fail-on-uncovered KIND``, exit 1 also when the traffic never
+exercised a part of the guideline tables of that kind. A directory stands for
+every recording under it. Entries of other tools' HAR files are redacted like
+our recordings before anything is printed, and an entry with status 0 (a
+browser's failed or cancelled request) is skipped and counted.
 """
 
 from __future__ import annotations
 
 import argparse
 import sys
-import time
-from typing import TextIO
 
 from auditproxy.audit_output import FAIL_ON, FORMATS, failing
+from auditproxy.core.coverage import KINDS, uncovered
 from auditproxy.core.har_redact import redact_entry
-from auditproxy.offline import Audited, audit_entry, load_context
+from auditproxy.offline import Audited, audit_entry, load_context, report_of
 from auditproxy.outfile import OutputError, open_output, refuse_inputs
+from auditproxy.progress import ProgressBar
 from auditproxy.recordings import Entry, Progress, expand_inputs, read_recording, total_size
 
 _PROGRESS_MIN_BYTES = 4 * 1024 * 1024
@@ -51,6 +52,10 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--fail-on", choices=list(FAIL_ON), default="must",
                         help="exit 1 when a finding at or above this severity exists "
                         "(default: must)")  # fmt: skip
+    parser.add_argument("--fail-on-uncovered", action="append", choices=KINDS, default=[],
+                        metavar="KIND", help="exit 1 when the traffic never exercised a listed "
+                        "ARP.02 cell (matrix), a handling row not marked unused (handling) or an "
+                        "enabled rule (rules); repeat for several")  # fmt: skip
     parser.add_argument(
         "-o",
         "--output",
@@ -66,29 +71,6 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--no-progress", action="store_true", help="never show a progress bar")
 
 
-class ProgressBar:
-    """A one-line bar on stderr, redrawn at most ten times a second."""
-
-    def __init__(self, progress: Progress, stream: TextIO) -> None:
-        self.progress = progress
-        self.stream = stream
-        self.last = 0.0
-
-    def tick(self, count: int, *, force: bool = False) -> None:
-        now = time.monotonic()
-        if not force and now - self.last < 0.1:
-            return
-        self.last = now
-        frac = min(self.progress.done / max(self.progress.total, 1), 1.0)
-        bar = "#" * int(frac * 30)
-        self.stream.write(f"\r[{bar:<30}] {frac:4.0%}  {count} exchanges")
-        self.stream.flush()
-
-    def clear(self) -> None:
-        self.stream.write("\r" + " " * 60 + "\r")
-        self.stream.flush()
-
-
 def run(args: argparse.Namespace) -> int:
     ctx = load_context(args.config, args.profile)
     files, problems = expand_inputs(args.files)
@@ -98,9 +80,8 @@ def run(args: argparse.Namespace) -> int:
         print(f"auditproxy audit: {exc}", file=sys.stderr)
         return 2
     progress = Progress(total=total_size(files))
-    bar = None
-    if not args.no_progress and sys.stderr.isatty() and progress.total >= _PROGRESS_MIN_BYTES:
-        bar = ProgressBar(progress, sys.stderr)
+    show = not args.no_progress and progress.total >= _PROGRESS_MIN_BYTES
+    bar = ProgressBar(sys.stderr, progress.total, enabled=show)
     results: list[Audited] = []
     errors = sum(p.fatal for p in problems)
     for problem in problems:
@@ -125,10 +106,8 @@ def run(args: argparse.Namespace) -> int:
                 _say(bar, f"{item.source}: {item.message}")
             else:
                 _say(bar, f"{item.source}: warning: {item.message}")
-            if bar is not None:
-                bar.tick(len(results))
-    if bar is not None:
-        bar.clear()
+            bar.update(progress.done, f"{len(results)} exchanges")
+    bar.clear()
     if no_response:
         _say(None, f"skipped {no_response} entries with status 0 (the client got no response: "
              "blocked, cancelled or failed requests)")  # fmt: skip
@@ -139,6 +118,12 @@ def run(args: argparse.Namespace) -> int:
     except OutputError as exc:
         _say(None, str(exc))
         return 2
+    gaps = []
+    if args.fail_on_uncovered:
+        coverage = report_of(results, ctx.profile).as_dict()["coverage"]
+        gaps = uncovered(coverage, args.fail_on_uncovered)
+        for line in gaps:
+            _say(None, f"uncovered: {line}")
     if errors:
         _say(None, f"{errors} unreadable input(s); see above")
         return 2
@@ -146,7 +131,7 @@ def run(args: argparse.Namespace) -> int:
         _say(None, f"no exchanges to audit in {' '.join(args.files)}; an empty recording "
              "cannot pass a gate (use --allow-empty to accept it)")  # fmt: skip
         return 2
-    if any(failing(f, args.fail_on) for r in results for f in r.findings):
+    if gaps or any(failing(f, args.fail_on) for r in results for f in r.findings):
         return 1
     return 0
 

@@ -20,7 +20,6 @@ import time
 from collections import Counter
 from collections.abc import Sequence
 from pathlib import Path
-from typing import TextIO
 
 import aiohttp
 from aiohttp import web
@@ -29,6 +28,7 @@ from prometheus_client import CollectorRegistry
 from auditproxy.core.errors import ConfigError
 from auditproxy.core.report import render_text
 from auditproxy.logconfig import configure_logging
+from auditproxy.progress import ProgressBar
 from auditproxy.sample_upstream import (
     ENDPOINTS,
     MISSING_FROM,
@@ -151,39 +151,24 @@ def plan(n: int, seed: int) -> list[Call]:
 
 
 class Progress:
-    """A hand-written progress bar on a TTY; a few plain lines otherwise."""
+    """Requests sent and failed, drawn as the shared progress bar (on a terminal only)."""
 
-    WIDTH = 30
-
-    def __init__(self, total: int, stream: TextIO) -> None:
-        self.total = total
-        self.stream = stream
-        self.tty = stream.isatty()
+    def __init__(self, bar: ProgressBar) -> None:
+        self.bar = bar
         self.done = 0
         self.failed = 0
-        self._next_line = 0.25
-        self._last_draw = 0.0
 
     def advance(self, ok: bool) -> None:
         self.done += 1
         self.failed += not ok
-        frac = self.done / self.total
-        if self.tty:
-            now = time.monotonic()
-            if now - self._last_draw >= 0.05 or self.done == self.total:
-                self._last_draw = now
-                filled = int(frac * self.WIDTH)
-                bar = "#" * filled + "-" * (self.WIDTH - filled)
-                self.stream.write(f"\r  traffic [{bar}] {self.done}/{self.total} "
-                                  f"{frac:4.0%}  errors {self.failed}")  # fmt: skip
-                if self.done == self.total:
-                    self.stream.write("\n")
-                self.stream.flush()
-        elif frac >= self._next_line or self.done == self.total:
-            while self._next_line <= frac:
-                self._next_line += 0.25
-            print(f"  traffic: {self.done}/{self.total} requests sent ({frac:.0%}), "
-                  f"{self.failed} errors", file=self.stream, flush=True)  # fmt: skip
+        self.bar.update(self.done, f"{self.done}/{self.bar.total}  errors {self.failed}")
+
+    def summary(self) -> str:
+        """The line printed once the burst is over (on a terminal or not)."""
+        self.bar.clear()
+        frac = self.done / self.bar.total if self.bar.total else 1.0
+        return (f"  traffic: {self.done}/{self.bar.total} requests sent ({frac:.0%}), "
+                f"{self.failed} errors")  # fmt: skip
 
 
 async def drive(base: str, calls: Sequence[Call], progress: Progress,
@@ -292,7 +277,9 @@ async def _demo(args: argparse.Namespace) -> int:
         calls = plan(args.requests, args.seed)
         print(f"  sending {len(calls)} requests ({CONCURRENCY} at a time) through the proxy",
               file=err)  # fmt: skip
-        tally = await drive(proxy, calls, Progress(len(calls), err))
+        progress = Progress(ProgressBar(err, len(calls), label="  traffic "))
+        tally = await drive(proxy, calls, progress)
+        print(progress.summary(), file=err, flush=True)
         print(file=out)
         print(await fetch_report(admin), file=out)
         seen = ", ".join(f"{k} x{v}" for k, v in sorted(tally.items()))

@@ -1,10 +1,11 @@
 """The compliance report: an accumulator of audited exchanges and its renderers.
 
 ``Report.add(exchange, findings, advice)`` is cheap and bounded (keys are rule
-ids, route labels, method labels and status codes); ``as_dict()`` gives a
-JSON-ready summary that ``render_text`` and ``render_markdown`` turn into a
-terminal table or a Markdown document. Used by ``auditproxy demo``, the admin
-``/-/report`` endpoint and ``auditproxy audit``.
+ids, route labels, method labels and status codes; start times go into a
+bounded ``Timeline``); ``as_dict()`` gives a JSON-ready summary, with the
+guideline coverage (``core.coverage``), that ``render_text`` and
+``render_markdown`` turn into a terminal table or a Markdown document. Used by
+``auditproxy demo``, the admin ``/-/report`` endpoint and ``auditproxy audit``.
 """
 
 from __future__ import annotations
@@ -13,10 +14,12 @@ from collections import Counter
 from dataclasses import dataclass, field
 from typing import Any
 
+from auditproxy.core.coverage import MATRIX_LEGEND, coverage, coverage_tables, never_exercised
 from auditproxy.core.findings import Finding, RetryAdvice, Severity
 from auditproxy.core.model import Exchange
 from auditproxy.core.profile import Profile
 from auditproxy.core.routes import method_label
+from auditproxy.core.timeline import Timeline
 
 _TOP_RULES = 5
 
@@ -26,6 +29,7 @@ class _RuleStats:
     count: int = 0
     severity: Severity = Severity.ERROR
     example: str = ""
+    where: tuple[str, str, int, str] = ("", "", 0, "")  # method, path, status, request id
 
 
 @dataclass(slots=True)
@@ -51,6 +55,9 @@ class Report:
         self._rules: dict[str, _RuleStats] = {}
         self._routes: dict[str, _RouteStats] = {}
         self._pairs: Counter[tuple[str, int]] = Counter()
+        self._pairs_bad: Counter[tuple[str, int]] = Counter()
+        self._severities: Counter[str] = Counter()
+        self._timeline = Timeline()
         self._advice: dict[int, Counter[str]] = {}
         self._clean: Counter[tuple[str, str, int, str | None]] = Counter()
 
@@ -70,6 +77,7 @@ class Report:
     ) -> None:
         """Count one audited exchange."""
         if not findings:
+            self._timeline.add(exchange.timing.started, False)
             self._clean[
                 (
                     exchange.route,
@@ -83,14 +91,20 @@ class Report:
         noncompliant = False
         route = self._route(exchange.route)
         route.exchanges += 1
+        where = (exchange.request.method, exchange.request.path, exchange.response.status,
+                 exchange.request_id)  # fmt: skip
         for f in findings:
             stats = self._rules.get(f.rule)
             if stats is None:
-                stats = self._rules[f.rule] = _RuleStats(severity=f.severity, example=f.message)
+                stats = self._rules[f.rule] = _RuleStats(
+                    severity=f.severity, example=f.message, where=where
+                )
             stats.count += 1
+            self._severities[f.severity.value] += 1
             if f.severity.rank > stats.severity.rank:
                 stats.severity = f.severity
                 stats.example = f.message
+                stats.where = where
             route.rules[f.rule] += 1
             if f.counts:
                 noncompliant = True
@@ -99,7 +113,11 @@ class Report:
         else:
             self._compliant += 1
         status = exchange.response.status
-        self._pairs[(method_label(exchange.request.method), status)] += 1
+        pair = (method_label(exchange.request.method), status)
+        self._pairs[pair] += 1
+        if noncompliant:
+            self._pairs_bad[pair] += 1
+        self._timeline.add(exchange.timing.started, noncompliant)
         if advice is not None:
             self._advice.setdefault(status, Counter())[advice.advice] += 1
 
@@ -127,12 +145,17 @@ class Report:
         return {
             "exchanges": self._exchanges,
             "compliant": self._compliant,
-            "rules": {r: [s.count, s.severity.value, s.example] for r, s in self._rules.items()},
+            "rules": {
+                r: [s.count, s.severity.value, s.example, list(s.where)]
+                for r, s in self._rules.items()
+            },
             "routes": {
                 name: [r.exchanges, r.noncompliant, dict(r.rules)]
                 for name, r in self._routes.items()
             },
-            "pairs": [[m, s, n] for (m, s), n in self._pairs.items()],
+            "pairs": [[m, s, n, self._pairs_bad[(m, s)]] for (m, s), n in self._pairs.items()],
+            "severities": dict(self._severities),
+            "timeline": self._timeline.state(),
             "advice": {str(s): dict(c) for s, c in self._advice.items()},
         }
 
@@ -141,21 +164,25 @@ class Report:
         self._fold()
         self._exchanges += int(state["exchanges"])
         self._compliant += int(state["compliant"])
-        for rid, (count, severity, example) in state["rules"].items():
+        for rid, (count, severity, example, where) in state["rules"].items():
             sev = Severity(severity)
+            at = (str(where[0]), str(where[1]), int(where[2]), str(where[3]))
             stats = self._rules.get(rid)
             if stats is None:
-                stats = self._rules[rid] = _RuleStats(severity=sev, example=example)
+                stats = self._rules[rid] = _RuleStats(severity=sev, example=example, where=at)
             elif sev.rank > stats.severity.rank:
-                stats.severity, stats.example = sev, example
+                stats.severity, stats.example, stats.where = sev, example, at
             stats.count += int(count)
         for name, (exchanges, noncompliant, rules) in state["routes"].items():
             route = self._route(name)
             route.exchanges += int(exchanges)
             route.noncompliant += int(noncompliant)
             route.rules.update(rules)
-        for method, status, n in state["pairs"]:
+        for method, status, n, bad in state["pairs"]:
             self._pairs[(method, int(status))] += int(n)
+            self._pairs_bad[(method, int(status))] += int(bad)
+        self._severities.update(state["severities"])
+        self._timeline.merge(state["timeline"])
         for status, counts in state["advice"].items():
             self._advice.setdefault(int(status), Counter()).update(counts)
 
@@ -171,17 +198,25 @@ class Report:
         rules = {}
         for rid, stats in sorted(self._rules.items(), key=lambda kv: (-kv[1].count, kv[0])):
             rule = self.profile.rule(rid) if self.profile is not None else None
+            method, path, status, request_id = stats.where
             rules[rid] = {
                 "count": stats.count,
                 "severity": stats.severity.value,
                 "source": rule.source if rule is not None else "",
                 "example": stats.example,
+                "example_exchange": {
+                    "method": method,
+                    "path": path,
+                    "status": status,
+                    "request_id": request_id,
+                },
             }
         routes = {
             name: {
                 "exchanges": r.exchanges,
                 "noncompliant": r.noncompliant,
                 "top_rules": [[rid, n] for rid, n in r.rules.most_common(_TOP_RULES)],
+                "by_rule": dict(sorted(r.rules.items())),
             }
             for name, r in sorted(self._routes.items())
         }
@@ -198,16 +233,21 @@ class Report:
                 "compliant": self._compliant,
                 "noncompliant": self._exchanges - self._compliant,
             },
+            "by_severity": {s.value: self._severities[s.value] for s in Severity},
             "rules": rules,
             "routes": routes,
             "method_status": pairs,
             "retry_advice": advice,
+            "timeline": self._timeline.series(),
         }
         if self.profile is not None:
             out["profile"] = {"name": self.profile.name, "version": self.profile.version}
             out["handling"] = {
                 str(status): self._handling_text(status) for status in sorted(self._advice)
             }
+            pairs_seen = {pair: (n, self._pairs_bad[pair]) for pair, n in self._pairs.items()}
+            fired = {rid: stats.count for rid, stats in self._rules.items()}
+            out["coverage"] = coverage(self.profile, pairs_seen, fired)
         return out
 
     def _handling_text(self, status: int) -> str:
@@ -291,7 +331,26 @@ def render_text(d: dict[str, Any], *, width: int = 60) -> str:
     for title, headers, rows in _sections(d, width):
         lines += ["", title, ""]
         lines += _table(headers, rows) if rows else ["(none)"]
+    if "coverage" in d:
+        for title, headers, rows in coverage_tables(d["coverage"]):
+            lines += ["", title, ""]
+            lines += _table(headers, rows) if rows else ["(none)"]
+        lines += ["", MATRIX_LEGEND]
+        for label, items in never_exercised(d["coverage"]):
+            lines += _wrap_items(label, items, 100)
     return "\n".join(lines) + "\n"
+
+
+def _wrap_items(label: str, items: list[str], width: int) -> list[str]:
+    """``label: a, b, c`` wrapped at ``width``, never inside an item."""
+    lines, line = [], f"{label}:"
+    for i, item in enumerate(items or ["-"]):
+        piece = f" {item}," if i < len(items) - 1 else f" {item}"
+        if len(line) + len(piece) > width:
+            lines.append(line)
+            line = " "
+        line += piece
+    return [*lines, line]
 
 
 def _md_cell(text: str) -> str:
@@ -301,7 +360,15 @@ def _md_cell(text: str) -> str:
 def render_markdown(d: dict[str, Any]) -> str:
     """The report as a Markdown document (GitHub tables)."""
     lines = ["# Compliance report", "", _headline(d)]
-    for title, headers, rows in _sections(d, 200):
+    lines += _md_sections(_sections(d, 200))
+    if "coverage" in d:
+        lines += ["", render_coverage_markdown(d["coverage"])]
+    return "\n".join(lines) + "\n"
+
+
+def _md_sections(sections: list[tuple[str, list[str], list[list[str]]]]) -> list[str]:
+    lines = []
+    for title, headers, rows in sections:
         lines += ["", f"## {title}", ""]
         if not rows:
             lines.append("(none)")
@@ -309,9 +376,23 @@ def render_markdown(d: dict[str, Any]) -> str:
         lines.append("| " + " | ".join(headers) + " |")
         lines.append("|" + "|".join("---" for _ in headers) + "|")
         lines += ["| " + " | ".join(_md_cell(c) for c in row) + " |" for row in rows]
-    return "\n".join(lines) + "\n"
+    return lines
+
+
+def render_coverage_markdown(cov: dict[str, Any]) -> str:
+    """The guideline coverage (``as_dict()["coverage"]``) as Markdown sections."""
+    lines = _md_sections(coverage_tables(cov))
+    lines += ["", MATRIX_LEGEND, ""]
+    lines += [f"- {label}: {', '.join(items) or '-'}" for label, items in never_exercised(cov)]
+    return "\n".join(lines).lstrip("\n")
 
 
 render_report_text = render_text  # the name `auditproxy demo` imports
 
-__all__ = ["Report", "render_markdown", "render_report_text", "render_text"]
+__all__ = [
+    "Report",
+    "render_coverage_markdown",
+    "render_markdown",
+    "render_report_text",
+    "render_text",
+]
