@@ -624,6 +624,14 @@ def test_config_errors_name_file_rule_key_and_value(
     assert str(tmp_path / "auditproxy.yaml") in str(exc.value)
 
 
+def test_non_ascii_header_value_says_why(tmp_path: Path) -> None:
+    """A non-ASCII value is refused as such: clients have crashed on them (Prism)."""
+    with pytest.raises(ConfigError) as exc:
+        _load(tmp_path, "rewrite:\n  - {name: a, set_header: {X-Team: Ångström}}\n")
+    assert exc.value.where == "rewrite[0] (a).set_header.X-Team"
+    assert exc.value.what == "got 'Ångström', expected ASCII only (added values are ASCII)"
+
+
 def test_unknown_finding_suggests_the_nearest_rule(tmp_path: Path) -> None:
     """An unknown finding id is checked against the loaded profile and a near one suggested."""
     with pytest.raises(ConfigError) as exc:
@@ -678,6 +686,15 @@ def test_annotation_is_bounded_with_a_count_of_the_rest() -> None:
     assert shown == ids[: len(shown)]
     assert value.endswith(f", +{len(ids) - len(shown)} more")
     assert annotation([_finding("X" * 600)]) == "+1 more"
+
+
+def test_annotation_reserves_room_for_the_count() -> None:
+    """Ids that fill exactly 512 bytes are shown whole only when nothing follows; with a
+    third id the count must fit too, so the second one goes."""
+    two = [_finding("A" * 255), _finding("B" * 255)]
+    assert annotation(two) == f"{'A' * 255}, {'B' * 255}"
+    assert len(annotation(two)) == ANNOTATION_MAX
+    assert annotation([*two, _finding("C")]) == f"{'A' * 255}, +2 more"
 
 
 def test_annotation_is_ascii_whatever_the_rule_ids() -> None:
