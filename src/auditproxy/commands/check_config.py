@@ -5,7 +5,8 @@ guideline profile is loaded, so a clean run here means ``serve`` accepts it.
 Errors are one line naming file, key and value; the exit code is then 2.
 
 After the config come the effective policies it compiles to, as YAML comments
-(so the output still loads as a config file): the retry policy, per route.
+(so the output still loads as a config file): the retry policy, per route, and
+the rewrite rules in the order they run with the annotate mode.
 """
 
 from __future__ import annotations
@@ -13,6 +14,7 @@ from __future__ import annotations
 import argparse
 import os
 import sys
+from collections.abc import Sequence
 from typing import Any
 
 import yaml
@@ -20,6 +22,7 @@ import yaml
 from auditproxy.core.errors import ConfigError
 from auditproxy.core.profile import Profile
 from auditproxy.core.retry import KEYED_METHODS, RETRIED_ERROR_KINDS, RetryPolicy, compile_policy
+from auditproxy.core.rewrite import RewriteRule, compile_rewrites
 from auditproxy.profiles import load_profile
 from auditproxy.settings import Settings, dump_yaml, format_duration, format_size, load_settings
 
@@ -32,12 +35,14 @@ def run(args: argparse.Namespace) -> int:
     try:
         settings = load_settings(args.file, env=os.environ)
         profile = load_profile(settings.profile, settings.rules, source=args.file)
+        rewrites = compile_rewrites(settings.rewrite, profile, source=args.file)
     except ConfigError as exc:
         print(f"auditproxy: config error: {exc}", file=sys.stderr)
         return 2
     sys.stdout.write(f"# effective configuration of {args.file}\n")
     sys.stdout.write(dump_yaml(settings))
     sys.stdout.write(_as_comment(retry_policy_text(settings, profile)))
+    sys.stdout.write(_as_comment(rewrite_policy_text(settings, rewrites)))
     return 0
 
 
@@ -82,3 +87,36 @@ def _retry_policy_dict(p: RetryPolicy) -> dict[str, Any]:
         "budget": {"percent": p.budget_percent, "min_per_second": p.budget_min_per_second,
                    "window": format_duration(p.budget_window)},
     }  # fmt: skip
+
+
+# ---------------------------------------------------------------- rewrite and annotate
+
+_ANNOTATE = {
+    True: "true (X-Audit-Findings on every response with findings)",
+    False: "false (no X-Audit-Findings)",
+    "request": "request (X-Audit-Findings only for requests carrying X-Audit-Debug: 1)",
+}
+
+
+def _flow(value: object) -> str:
+    return yaml.safe_dump(value, default_flow_style=True, width=10_000).strip()
+
+
+def rewrite_policy_text(settings: Settings, rules: Sequence[RewriteRule]) -> str:
+    """The annotate mode and the rewrite rules (SPEC §11) in the order they run."""
+    lines = [
+        "rewrite policy (rules run in order on the head the client gets;",
+        "classification and the recording's head are the upstream's own):",
+        f"annotate: {_ANNOTATE[settings.annotate]}",
+    ]
+    if not rules:
+        lines.append("rewrite: none (responses pass unchanged)")
+    for i, rule in enumerate(rules):
+        dry = " (dry run: evaluated and counted, not applied)" if rule.dry_run else ""
+        lines.append(f"rewrite[{i}] {rule.name}{dry}")
+        match = rule.match.describe()
+        when = " ".join(f"{k}={','.join(map(str, v))}" for k, v in match.items())
+        lines.append(f"  when: {when or 'every response'}")
+        body = "; needs the whole body, skipped when it was streamed" if rule.needs_body else ""
+        lines.append(f"  then: {rule.action.action}: {_flow(rule.action.describe())}{body}")
+    return "".join(line + "\n" for line in lines)
