@@ -536,6 +536,8 @@ def test_location_present_or_wrong_status_is_decided_without_the_body(digg: Prof
         (["/orders/{order_id}"], "/orders/abc", "/orders/{order_id}", True),
         (["/orders/{id}"], "/orders", "/orders", False),
         (["/customers", "/orders/{id}"], "/orders/1", "/orders/{id}", True),
+        (["/orders"], "/orders/../admin", "/admin", False),
+        (["/orders/{id}"], "/admin/%2e%2e/orders/1", "/orders/{id}x", True),
     ],
 )  # fmt: skip
 def test_route_match(digg: Profile, routes: list[str], path: str, label: str, hit: bool) -> None:

@@ -53,7 +53,7 @@ from auditproxy.core.rewrite_actions import (
     with_headers,
     without,
 )
-from auditproxy.core.routes import prefix_matches, template_pattern
+from auditproxy.core.routes import prefix_matches, remove_dot_segments, template_pattern
 
 MAX_RULE_NAME = 100
 NO_CONTENT = frozenset({204, 304})  # statuses that never carry content
@@ -88,9 +88,11 @@ class RewriteMatch:
 
     def route_matches(self, path: str, route: str) -> bool:
         """A prefix matches the path as ``routes:`` prefixes do; a template matches
-        the path (one segment per placeholder) or equals the route label."""
+        the path (one segment per placeholder) or equals the route label. Dot-segments
+        are resolved first, so ``/orders/../admin`` is not under ``/orders``."""
         if not self.routes or route in self.routes:
             return True
+        path = remove_dot_segments(path)  # as the route labeler sees it
         return any(prefix_matches(p, path) for p in self._prefixes) or any(
             p.fullmatch(path) for p in self._patterns
         )
