@@ -98,25 +98,24 @@ _ANNOTATE = {
 }
 
 
-def _flow(value: object) -> str:
-    return yaml.safe_dump(value, default_flow_style=True, width=10_000).strip()
-
-
 def rewrite_policy_text(settings: Settings, rules: Sequence[RewriteRule]) -> str:
-    """The annotate mode and the rewrite rules (SPEC §11) in the order they run."""
-    lines = [
-        "rewrite policy (rules run in order on the head the client gets;",
-        "classification and the recording's head are the upstream's own):",
-        f"annotate: {_ANNOTATE[settings.annotate]}",
-    ]
-    if not rules:
-        lines.append("rewrite: none (responses pass unchanged)")
-    for i, rule in enumerate(rules):
-        dry = " (dry run: evaluated and counted, not applied)" if rule.dry_run else ""
-        lines.append(f"rewrite[{i}] {rule.name}{dry}")
-        match = rule.match.describe()
-        when = " ".join(f"{k}={','.join(map(str, v))}" for k, v in match.items())
-        lines.append(f"  when: {when or 'every response'}")
-        body = "; needs the whole body, skipped when it was streamed" if rule.needs_body else ""
-        lines.append(f"  then: {rule.action.action}: {_flow(rule.action.describe())}{body}")
-    return "".join(line + "\n" for line in lines)
+    """The annotate mode and the rewrite rules (SPEC §11) in the order they run, as YAML."""
+    listed: list[dict[str, Any]] = []
+    for rule in rules:
+        row: dict[str, Any] = {"rule": rule.name, "when": rule.match.describe() or "always",
+                               "then": {rule.action.action: rule.action.describe()}}  # fmt: skip
+        if rule.needs_body:
+            row["body"] = "needed (skipped when the proxy did not hold all of it)"
+        if rule.dry_run:
+            row["dry_run"] = "evaluated and counted, not applied"
+        listed.append(row)
+    head = "rewrite policy (in order, on the head the client gets; classified is the upstream's):\n"
+    annotate = yaml.safe_dump({"annotate": _ANNOTATE[settings.annotate]}, width=96)
+    if not listed:
+        return head + annotate + "rewrite: none\n"
+    listing = {"rewrite": listed}
+    return (
+        head
+        + annotate
+        + yaml.safe_dump(listing, sort_keys=False, default_flow_style=None, width=96)
+    )
