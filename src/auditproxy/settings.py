@@ -19,7 +19,7 @@ import sys
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, TypeVar
+from typing import Any, Literal, TypeVar
 
 import yaml
 from yarl import URL
@@ -329,6 +329,16 @@ class LogSettings:
     format: str = _f("json", _enum_parser("json", "console"))
 
 
+def parse_annotate(value: object) -> bool | Literal["request"]:
+    """``annotate:``: true, false, or ``request`` (only for requests with X-Audit-Debug: 1)."""
+    if isinstance(value, str) and value.strip().lower() == "request":
+        return "request"
+    try:
+        return parse_bool(value)
+    except ValueError:
+        raise ValueError("expected true, false or request") from None
+
+
 def _rules(value: object) -> Mapping[str, Mapping[str, Any]]:
     if isinstance(value, Mapping) and all(
         isinstance(k, str) and isinstance(v, Mapping) for k, v in value.items()
@@ -358,7 +368,7 @@ class Settings:
     rules: Mapping[str, Mapping[str, Any]] = field(
         default_factory=dict, metadata=_meta(_rules, dict)
     )
-    annotate: bool = _f(False, parse_bool)
+    annotate: bool | Literal["request"] = _f(False, parse_annotate)
     max_routes: int = _f(200, _int_parser(1, 100_000))
     record: RecordSettings = field(default_factory=RecordSettings)
     retry: RetrySettings = field(default_factory=RetrySettings)

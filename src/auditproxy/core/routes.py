@@ -83,7 +83,15 @@ def remove_dot_segments(path: str) -> str:
     return "/" + "/".join(out)
 
 
-def _compile(template: str) -> re.Pattern[str]:
+def prefix_matches(prefix: str, path: str) -> bool:
+    """True when ``path`` is ``prefix`` or lies under it segment-wise, as ``routes:``
+    prefixes match: ``/orders`` matches ``/orders`` and ``/orders/1``, not ``/ordersx``."""
+    return prefix == "/" or path == prefix or path.startswith(prefix.rstrip("/") + "/")
+
+
+def template_pattern(template: str) -> re.Pattern[str]:
+    """The pattern a path must fully match to belong to ``template`` (``{x}``: one
+    segment; a trailing slash is allowed)."""
     out = []
     for piece in re.split(r"(\{[^/{}]*\})", template):
         if piece.startswith("{") and piece.endswith("}"):
@@ -105,7 +113,7 @@ class RouteLabeler:
         # literal templates before ones with placeholders, else in the order given, so
         # /orders/exports wins over /orders/{id} whatever the config order
         ordered = sorted(self.templates, key=lambda t: t.count("{"))
-        self._patterns = tuple((t, _compile(t)) for t in ordered)
+        self._patterns = tuple((t, template_pattern(t)) for t in ordered)
         self._labels: set[str] = set()
         self._cache: OrderedDict[str, str] = OrderedDict()
         self._cache_size = cache_size
