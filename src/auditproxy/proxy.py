@@ -35,6 +35,7 @@ from auditproxy import attempts
 from auditproxy.attempts import Asked, Attempt, ProxyAnswer
 from auditproxy.bodies import RequestBody, Tap
 from auditproxy.core import engine, retry
+from auditproxy.core.annotate import ANNOTATION_HEADER, annotate_wanted, annotation
 from auditproxy.core.answers import Problem, client_body_problem, problem_message, upstream_problem
 from auditproxy.core.findings import Finding
 from auditproxy.core.forwarding import (
@@ -45,8 +46,9 @@ from auditproxy.core.forwarding import (
     valid_traceparent,
 )
 from auditproxy.core.httpsyntax import reason_phrase
-from auditproxy.core.model import RequestHead, ResponseHead, Timing
+from auditproxy.core.model import RequestHead, ResponseHead, Rewritten, Timing
 from auditproxy.core.retry import ATTEMPTS_HEADER, RetryPolicy
+from auditproxy.core.rewrite import apply_rewrites
 from auditproxy.core.routes import method_label as method_label_of
 from auditproxy.deadlines import BODY, HEAD, AttemptWatch
 from auditproxy.runtime import SHUTDOWN_CUT
@@ -59,7 +61,6 @@ log = structlog.get_logger("auditproxy")
 _perf = time.perf_counter
 _randbits = random.getrandbits
 
-ANNOTATION_MAX = 512
 # Length-delimited bodies up to this size are read whole and sent with the head in
 # one write (fewer syscalls); larger or chunked bodies stream chunk by chunk.
 SMALL_BODY = 16 * 1024
@@ -74,20 +75,6 @@ def new_request_id() -> str:
 def new_traceparent() -> str:
     """A fresh W3C ``traceparent`` (version 00, sampled) with non-zero ids."""
     return f"00-{_randbits(128) or 1:032x}-{_randbits(64) or 1:016x}-01"
-
-
-def annotation(findings: tuple[Finding, ...]) -> str:
-    """``X-Audit-Findings`` value: rule ids, at most 512 bytes, then ``+N more``."""
-    ids = [f.rule for f in findings]
-    value = ""
-    for i, rule in enumerate(ids):
-        candidate = f"{value}, {rule}" if value else rule
-        rest = len(ids) - i - 1
-        suffix = f", +{rest} more" if rest else ""
-        if len(candidate) + len(suffix) > ANNOTATION_MAX:
-            return f"{value}, +{len(ids) - i} more" if value else f"+{len(ids)} more"
-        value = candidate
-    return value
 
 
 async def handle_exchange(ctx: ProxyContext, client: ClientRequest, reply: Reply) -> None:
@@ -414,26 +401,66 @@ async def deliver(flight: _Flight, attempt: Attempt) -> None:
     assert response is not None
     headers = outbound_response_headers(head.headers, request_id=flight.request_id)
     headers.extend(flight.attempts_header())
-    if flight.rt.settings.annotate:
-        findings = _audit(flight, attempt, phase="all" if attempt.held is not None else "head")
-        if findings:
-            headers.append(("X-Audit-Findings", annotation(findings)))
-    out = tuple(headers)
-    if attempt.held is not None:
-        attempt.delivered = await flight.reply.send(head.status, head.reason, out, attempt.held)
+    out = ResponseHead(status=head.status, reason=head.reason, headers=tuple(headers),
+                       http_version=head.http_version)  # fmt: skip
+    out, drop = _rewrite(flight, attempt, out)
+    if drop:
+        attempt.delivered = await flight.reply.send(out.status, out.reason, out.headers, b"")
+        response.release()  # the unread body closes the connection
+    elif attempt.held is not None:
+        attempt.delivered = await flight.reply.send(out.status, out.reason, out.headers,
+                                                    attempt.held)  # fmt: skip
         response.release()
-        return
-    attempt.delivered = await _stream(flight, attempt, head, out)
+    else:
+        attempt.delivered = await _stream(flight, attempt, out)
 
 
-async def _stream(
-    flight: _Flight, attempt: Attempt, head: ResponseHead, headers: HeaderPairs
-) -> bool:
+def _rewrite(flight: _Flight, attempt: Attempt, out: ResponseHead) -> tuple[ResponseHead, bool]:
+    """Stages 4-5: the head the client gets (rewrite rules, then the annotation),
+    and whether its body is dropped (a status rewritten to 204/304)."""
+    rt, client = flight.rt, flight.client
+    rules = rt.rewrites
+    annotate = annotate_wanted(rt.settings.annotate, client.headers)
+    if not rules and not annotate:
+        return out, False
+    held = attempt.held
+    if held is None and not _has_body(client.method, out.status):
+        held = b""
+    findings: tuple[Finding, ...] = ()
+    if annotate or rt.rewrites_read_findings:
+        findings = _audit(flight, attempt, phase="all" if held is not None else "head")
+    drop = False
+    if rules:
+        route = rt.labeler.label(client.path, allocate=out.status != 404)
+        result = apply_rewrites(rules, out, _asked(flight).request, route, findings, held)
+        for name, action in result.applied:
+            _count_rewrite(flight.ctx, name, action, flight.request_id)
+        out, drop = result.head, result.drop_body
+        if result.changed:
+            done = tuple(f"{n}:{a}" for n, a in result.applied if a not in ("dry_run", "skipped"))
+            attempt.rewritten = Rewritten(head=out, rules=done)
+    if annotate and findings:
+        out = ResponseHead(status=out.status, reason=out.reason,
+                           headers=(*out.headers, (ANNOTATION_HEADER, annotation(findings))),
+                           http_version=out.http_version)  # fmt: skip
+        if attempt.rewritten is not None:
+            attempt.rewritten = Rewritten(head=out, rules=attempt.rewritten.rules)
+    return out, drop
+
+
+def _count_rewrite(ctx: ProxyContext, rule: str, action: str, request_id: str) -> None:
+    try:
+        ctx.metrics.rewrites.labels(rule, action).inc()
+    except Exception as exc:  # metrics must never fail a request
+        attempts.sink_failed(ctx, "metrics", exc, request_id)
+
+
+async def _stream(flight: _Flight, attempt: Attempt, head: ResponseHead) -> bool:
     reply, response, tap, watch = flight.reply, attempt.response, attempt.tap, flight.watch
     assert response is not None
     assert watch is not None
     try:
-        if not await reply.start(head.status, head.reason, headers):
+        if not await reply.start(head.status, head.reason, head.headers):
             return False
         while chunk := await watch.wait(response.read(), BODY):
             tap.feed(chunk)

@@ -27,7 +27,8 @@ from auditproxy import __version__
 from auditproxy.core.errors import ConfigError
 from auditproxy.core.profile import Profile
 from auditproxy.core.retry import RetryBudget, RetryPolicy, compile_policy
-from auditproxy.core.routes import RouteLabeler
+from auditproxy.core.rewrite import RewriteRule, compile_rewrites
+from auditproxy.core.routes import RouteLabeler, prefix_matches
 from auditproxy.deadlines import Deadlines
 from auditproxy.profiles import load_profile
 from auditproxy.settings import RetrySettings, RouteSettings, Settings
@@ -61,8 +62,7 @@ class Route:
     retry: RetryPolicy | None = None  # None: retry off for this route
 
     def matches(self, path: str) -> bool:
-        p = self.prefix
-        return p == "/" or path == p or path.startswith(p if p.endswith("/") else p + "/")
+        return prefix_matches(self.prefix, path)
 
 
 def _route(rs: RouteSettings, retry: RetrySettings, profile: Profile) -> Route:
@@ -93,6 +93,8 @@ class Runtime:
     labeler: RouteLabeler
     capture_cap: int
     own_authorities: frozenset[str]
+    rewrites: tuple[RewriteRule, ...] = ()
+    rewrites_read_findings: bool = False  # a rule matches on a finding
 
     def route_for(self, path: str) -> Route | None:
         for r in self.routes:
@@ -123,6 +125,7 @@ def build_runtime(settings: Settings) -> Runtime:
         fallback = RouteSettings(prefix="/", upstream=settings.upstream)
         routes += (_route(fallback, settings.retry, profile),)
     templates = [t for r in settings.routes for t in r.templates]
+    rewrites = compile_rewrites(settings.rewrite, profile, source=source)
     return Runtime(
         settings=settings,
         profile=profile,
@@ -130,6 +133,8 @@ def build_runtime(settings: Settings) -> Runtime:
         labeler=RouteLabeler(templates, max_routes=settings.max_routes),
         capture_cap=max(settings.record.max_body, MIN_CAPTURE),
         own_authorities=_own_authorities(settings, routes),
+        rewrites=rewrites,
+        rewrites_read_findings=any(r.match.finding for r in rewrites),
     )
 
 
