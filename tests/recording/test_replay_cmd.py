@@ -226,3 +226,23 @@ async def test_timeout_takes_a_duration(
     code, _, err = await run_cli("replay", str(rec), "--target", target, "--timeout", "250ms")
     assert code == 0, err
     assert len(seen) == 1
+
+
+async def test_only_the_last_attempt_of_a_retried_request_is_replayed(
+    tmp_path: Path, echo_target: tuple[str, list[tuple[str, str, bytes]]]
+) -> None:
+    """With retry on, the recording has one line per attempt; the client sent the
+    request once, so replay sends it once."""
+    target, seen = echo_target
+    lines = []
+    for attempt, status in ((1, 503), (2, 503), (3, 200)):
+        entry = json.loads(har_line("http://a/orders/7", status))
+        entry["_audit"].update(attempt=attempt, attempts=3)
+        lines.append(json.dumps(entry))
+    rec = tmp_path / "r.jsonl"
+    rec.write_text("\n".join(lines) + "\n")
+    code, out, err = await run_cli("replay", str(rec), "--target", target)
+    assert code == 0, err
+    assert [p for _, p, _ in seen] == ["/orders/7"]
+    assert "skipped 2" in out
+    assert f"{rec}:1: skipped: attempt 1 of 3 of a retried request" in err

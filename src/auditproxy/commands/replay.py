@@ -4,8 +4,9 @@ Redacted values are never sent: headers whose value is ``REDACTED`` are dropped 
 so are query parameters equal to ``REDACTED``; ``--header`` adds fresh values (a new
 token, say). Skipped (each counted and named on stderr): requests whose body was not
 recorded in full, whose JSON or form body holds a redacted field (unless
-``--send-redacted``), and requests the proxy itself refused (``_audit.origin`` proxy
-with a 4xx: they never reached an upstream). ``--rate`` and ``--concurrency`` bound
+``--send-redacted``), requests the proxy itself refused (``_audit.origin`` proxy
+with a 4xx: they never reached an upstream), and the earlier attempts of a request
+the proxy retried (only its last attempt is sent). ``--rate`` and ``--concurrency`` bound
 the load. When nothing answers at the target, that is one line and nothing is sent.
 The summary is a table of status changes old -> new; ``--audit`` runs the same engine
 on the new responses. See ``EPILOG`` for the exit codes.
@@ -216,6 +217,18 @@ def _refused_by_proxy(entry: Mapping[str, Any], status: object) -> bool:
     return origin == "proxy" and isinstance(status, int) and 400 <= status < 500
 
 
+def _retried_attempt(entry: Mapping[str, Any]) -> str | None:
+    """With retry on, each attempt is a line; only the last one of a request is
+    replayed (the client sent it once)."""
+    audit = entry.get("_audit")
+    if not isinstance(audit, Mapping):
+        return None
+    attempt, attempts = audit.get("attempt"), audit.get("attempts")
+    if isinstance(attempt, int) and isinstance(attempts, int) and attempt < attempts:
+        return f"attempt {attempt} of {attempts} of a retried request (the last one is replayed)"
+    return None
+
+
 def plan_request(
     source: str,
     entry: Mapping[str, Any],
@@ -230,6 +243,9 @@ def plan_request(
     old = resp.get("status") if isinstance(resp, Mapping) else None
     if _refused_by_proxy(entry, old):
         return f"the proxy refused it ({old}); it never reached an upstream"
+    retried = _retried_attempt(entry)
+    if retried:
+        return retried
     parts = urlsplit(req["url"])
     query = _query_without_redacted(parts.query)
     target = (parts.path or "/") + (f"?{query}" if query else "")
