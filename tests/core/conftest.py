@@ -15,6 +15,8 @@ from auditproxy.profiles import load_profile
 
 IMF_DATE = "Sun, 06 Nov 1994 08:49:37 GMT"
 BUILTIN = Path(__file__).resolve().parents[2] / "src" / "auditproxy" / "profiles" / "digg"
+# The trace context a conforming API answers with (DIGG SPA.04).
+TRACEPARENT = "00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01"
 
 
 @pytest.fixture(scope="session")
@@ -38,15 +40,23 @@ def make_exchange(
     *,
     body_size: int | None = None,
     request_headers: dict[str, str] | None = None,
-    target: str = "/orders/1",
+    target: str = "/v1/orders/1",
+    traced: bool = True,
     **extra: Any,
 ) -> Exchange:
-    """An exchange with the given request method, response status, headers and body."""
+    """An exchange with the given request method, response status, headers and body.
+
+    The target is under a versioned API root (VER.05) and, unless ``traced`` is
+    false, the response carries a ``traceparent`` (SPA.04), as a conforming API's
+    would; tests of other rules then see only the findings they are about."""
+    response_headers = dict(headers or {})
+    if traced and not any(k.lower() == "traceparent" for k in response_headers):
+        response_headers["traceparent"] = TRACEPARENT
     return Exchange(
         request=RequestHead(
             method=method, target=target, headers=tuple((request_headers or {}).items())
         ),
-        response=ResponseHead(status=status, headers=tuple((headers or {}).items())),
+        response=ResponseHead(status=status, headers=tuple(response_headers.items())),
         response_body=Body(size=len(body) if body_size is None else body_size, sample=body),
         **extra,
     )

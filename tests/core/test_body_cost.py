@@ -12,7 +12,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from auditproxy.core import checks
+from auditproxy.core import checkctx, checks
 from auditproxy.core.engine import Profile, audit, compile_profile
 from auditproxy.profiles import load_profile
 from tests.helpers import count_json_loads
@@ -75,9 +75,11 @@ def test_problem_document_is_parsed_once(digg: Profile, loads_calls: list[int]) 
 
 
 def test_head_only_exchange_never_parses(digg: Profile, loads_calls: list[int]) -> None:
-    """A text body needs no JSON parse at all."""
+    """A text body needs no JSON parse at all (it is only reported as not JSON, AME.01)."""
     hdrs = {"Date": IMF_DATE, "Content-Type": "text/plain"}
-    assert _rules(digg, make_exchange("GET", 200, hdrs, b"{not json")) == []
+    assert _rules(digg, make_exchange("GET", 200, hdrs, b"{not json")) == [
+        "AME.01.JSON-REPRESENTATION"
+    ]
     assert loads_calls == []
 
 
@@ -120,7 +122,7 @@ def test_framing_check_never_flags_parseable_json(text: str, encoding: str) -> N
     """Whatever json.loads accepts, the framing check accepts too."""
     raw = text.encode(encoding, errors="surrogatepass")
     try:
-        json.loads(raw, parse_constant=checks._reject_constant)
+        json.loads(raw, parse_constant=checkctx.reject_constant)
     except (ValueError, UnicodeDecodeError, RecursionError):
         return
     assert checks.json_framing_error(raw) is None

@@ -37,6 +37,24 @@ SPEC_RULES = {
     "RFC9110-HEAD-NO-CONTENT": "must", "RFC8259-JSON-PARSE": "must",
     "FEL.02.MEDIA-TYPE": "must", "FEL.01.MEMBERS": "should", "RFC9457-STATUS-MATCH": "must",
 }  # fmt: skip
+# The rest of the DIGG profile that traffic can show (issue 13), with the severity
+# the profile's SKALL/BÖR wording gives (rule-catalog §3, §5.6-§5.10).
+DIGG_RUNTIME_RULES = {
+    "UFN.05.URL-LENGTH": "should", "UFN.07.PATH-CHARS": "must", "UFN.08.WORD-SEPARATOR": "must",
+    "UFN.09.NO-UNDERSCORE-SPACE": "must", "VER.05.URL-MAJOR": "should",
+    "SAK.09.NO-BASIC-DIGEST": "must", "SAK.10.BEARER": "must", "SAK.15.NO-KEY-IN-URL": "must",
+    "SAK.25-26.NO-INTERNALS": "should",
+    "SPA.04.TRACEPARENT-RESPONSE": "should", "SPA.02.TRACE-CONTINUITY": "should",
+    "SPA.07.NO-ID-ONLY": "must", "W3C-TRACEPARENT-SYNTAX": "must",
+    "AME.01.JSON-REPRESENTATION": "should", "AME.04.NAMING-STYLE": "should",
+    "AME.05.NAMING-CONSISTENT": "must", "AME.07.FIELD-CHARS": "should",
+    "DOT.02.RFC3339": "must", "DOT.01.UTC": "must", "DOT.03.TIMEZONE": "should",
+    "VER.06.API-INFO": "must", "RFC9745-DEPRECATION-SYNTAX": "must",
+    "RFC8594-SUNSET-SYNTAX": "must",
+    "ARQ.01.UTF8": "should", "ARQ.04.ACCEPT": "should", "SAK.29.CONTENT-TYPE-415": "should",
+}  # fmt: skip
+URL_RULES = {"UFN.05.URL-LENGTH", "UFN.07.PATH-CHARS", "UFN.08.WORD-SEPARATOR",
+             "UFN.09.NO-UNDERSCORE-SPACE", "VER.05.URL-MAJOR"}  # fmt: skip
 MISSING_HEADER = {
     "ARP.03.LOCATION-201": "Location", "ARP.04.LOCATION-202": "Location",
     "RFC9110-405-ALLOW": "Allow", "RFC9110-401-WWW-AUTHENTICATE": "WWW-Authenticate",
@@ -44,7 +62,7 @@ MISSING_HEADER = {
     "RFC9110-3XX-LOCATION": "Location", "RFC9110-206-CONTENT-RANGE": "Content-Range",
     "RFC9110-413-RETRY-AFTER": "Retry-After", "RFC9110-503-RETRY-AFTER": "Retry-After",
     "RFC6585-429-RETRY-AFTER": "Retry-After", "RFC9110-CONTENT-TYPE-PRESENT": "Content-Type",
-    "RFC9110-DATE-PRESENT": "Date",
+    "RFC9110-DATE-PRESENT": "Date", "SPA.04.TRACEPARENT-RESPONSE": "traceparent",
 }  # fmt: skip
 STATUS_RULES = {"ARP.02.METHOD-STATUS", "RETRY.UNUSED-STATUS", "STATUS.UNKNOWN",
                 "RFC9110-STATUS-RANGE"}  # fmt: skip
@@ -53,10 +71,11 @@ BODY_RULES = {"RFC9110-204-NO-CONTENT", "RFC9110-304-NO-CONTENT", "RFC9110-HEAD-
 ERROR_RULES = {"FEL.02.MEDIA-TYPE", "FEL.01.MEMBERS", "RFC9457-STATUS-MATCH"}
 
 
-def test_builtin_enables_exactly_the_spec_rules(digg: Profile) -> None:
-    """The shipped profile enables exactly SPEC §6's rules, at SPEC's severities."""
+def test_builtin_enables_exactly_the_spec_and_digg_runtime_rules(digg: Profile) -> None:
+    """The shipped profile enables SPEC §6's rules at SPEC's severities and the rest
+    of the DIGG profile that traffic can show, at the profile's severities."""
     enabled = {r.id: r.severity.value for r in digg.rules if r.enabled}
-    assert enabled == SPEC_RULES
+    assert enabled == SPEC_RULES | DIGG_RUNTIME_RULES
 
 
 def test_categories_and_headers(digg: Profile) -> None:
@@ -74,6 +93,8 @@ def test_categories_and_headers(digg: Profile) -> None:
             ex = make_exchange(headers={"Expires": "2024-05-01"})
             found = [f for f in audit(ex, digg) if f.rule == rule.id]
             assert [(f.category, f.header) for f in found] == [("header_syntax", "Expires")]
+        elif rule.id in URL_RULES:
+            assert rule.category == "url"
         elif rule.id in SPEC_RULES:
             assert rule.category == "header_syntax"
             assert rule.header

@@ -14,12 +14,12 @@ def _report(digg: Profile) -> Report:
     report = Report(digg)
     ok = {"Date": IMF_DATE, "Content-Type": "application/json"}
     cases = [
-        make_exchange("GET", 200, ok, b"{}", route="/orders/{id}"),
-        make_exchange("GET", 200, ok, b"{}", route="/orders/{id}"),
-        make_exchange("POST", 201, {"Date": IMF_DATE}, route="/orders"),
-        make_exchange("GET", 201, {"Date": IMF_DATE, "Location": "/o/1"}, route="/orders/{id}"),
-        make_exchange("POST", 503, {}, route="/orders"),
-        make_exchange("BREW", 418, {"Date": IMF_DATE}, route="/pot"),
+        make_exchange("GET", 200, ok, b"{}", route="/v1/orders/{id}"),
+        make_exchange("GET", 200, ok, b"{}", route="/v1/orders/{id}"),
+        make_exchange("POST", 201, {"Date": IMF_DATE}, route="/v1/orders"),
+        make_exchange("GET", 201, {"Date": IMF_DATE, "Location": "/o/1"}, route="/v1/orders/{id}"),
+        make_exchange("POST", 503, {}, route="/v1/orders"),
+        make_exchange("BREW", 418, {"Date": IMF_DATE}, route="/v1/pot"),
     ]
     for ex in cases:
         report.add(ex, audit(ex, digg), retry_advice(ex, digg))
@@ -37,10 +37,10 @@ def test_totals_rules_routes(digg: Profile) -> None:
     assert (loc["count"], loc["severity"], loc["source"]) == (1, "should", "DIGG ARP.03")
     assert "Location" in loc["example"]
     assert d["rules"]["RFC9110-503-RETRY-AFTER"]["severity"] == "may"
-    orders = d["routes"]["/orders"]
+    orders = d["routes"]["/v1/orders"]
     assert (orders["exchanges"], orders["noncompliant"]) == (2, 1)
     assert ["ARP.03.LOCATION-201", 1] in orders["top_rules"]
-    assert d["routes"]["/orders/{id}"] == {
+    assert d["routes"]["/v1/orders/{id}"] == {
         "exchanges": 3, "noncompliant": 1, "top_rules": [["ARP.02.METHOD-STATUS", 1]],
         "by_rule": {"ARP.02.METHOD-STATUS": 1},
     }  # fmt: skip
@@ -66,7 +66,7 @@ def test_renderers_show_every_section(digg: Profile) -> None:
     for text in (render_text(d), render_markdown(d)):
         assert "6 exchanges audited against profile digg 1.2.0" in text
         assert "3 non-compliant (50.0%)" in text
-        for needle in ("ARP.03.LOCATION-201", "/orders/{id}", "OTHER", "418", "conditional 1"):
+        for needle in ("ARP.03.LOCATION-201", "/v1/orders/{id}", "OTHER", "418", "conditional 1"):
             assert needle in text
     assert "| rule | severity | count | source | example |" in render_markdown(d)
 

@@ -12,11 +12,13 @@ signature once, so the signature is the schema.
 from __future__ import annotations
 
 import json
-from collections.abc import Callable, Mapping, Sequence
-from dataclasses import dataclass
-from typing import Any, Literal
+from collections.abc import Mapping, Sequence
+from typing import Any
 
-from auditproxy.core.findings import Category
+from auditproxy.core.api_checks import API_CHECKS
+from auditproxy.core.checkctx import FAIL as _FAIL
+from auditproxy.core.checkctx import PASS as _PASS
+from auditproxy.core.checkctx import CheckSpec, Ctx, Hit
 from auditproxy.core.httpsyntax import (
     IANA_UNUSED,
     STATUS_REASONS,
@@ -30,108 +32,8 @@ from auditproxy.core.httpsyntax import (
     parse_imf_fixdate,
     parse_retry_after,
 )
-from auditproxy.core.model import Exchange
-from auditproxy.core.profile import Profile
 
-Hit = Mapping[str, Any] | None
-_PASS: Hit = None
-_FAIL: Mapping[str, Any] = {}
-_UNSET = object()
-
-
-class Ctx:
-    """One exchange as the checks see it. The response headers are indexed once
-    by lower-case name; the media type and the parsed JSON body are computed on
-    first use and shared by every check of the exchange."""
-
-    __slots__ = ("_json", "_media_type", "ex", "h", "method", "profile", "status")
-
-    def __init__(self, ex: Exchange, profile: Profile) -> None:
-        self.ex = ex
-        self.profile = profile
-        self.status = ex.response.status
-        self.method = ex.request.method
-        h: dict[str, list[str]] = {}
-        for k, v in ex.response.headers:
-            values = h.get(k)
-            if values is None:
-                lk = k.lower()
-                values = h.get(lk)
-                if values is None:
-                    values = h[lk] = []
-            values.append(v)
-        self.h = h
-        self._media_type: str | None = None
-        self._json: object = _UNSET
-
-    def headers(self) -> dict[str, list[str]]:
-        """Response headers by lower-case name (built once per exchange)."""
-        return self.h
-
-    def header(self, name: str) -> str | None:
-        """The first value of response header ``name`` (fastest with a lower-case name)."""
-        values = self.h.get(name)
-        if values is None and not name.islower():
-            values = self.h.get(name.lower())
-        return values[0] if values else None
-
-    def request_header(self, name: str) -> str | None:
-        return self.ex.request.header(name)
-
-    @property
-    def media_type(self) -> str:
-        mt = self._media_type
-        if mt is None:
-            mt = self._media_type = media_type(self.header("content-type"))
-        return mt
-
-    @property
-    def body_size(self) -> int:
-        return self.ex.response_body.size
-
-    def json_body(self) -> tuple[bool | None, object]:
-        """(True, doc) when the body parses, (False, error) when it does not,
-        (None, None) when it cannot be judged: empty, truncated sample, or a
-        content coding (gzip, br) the sample is still wrapped in. Parsed at
-        most once per exchange."""
-        cached = self._json
-        if cached is _UNSET:
-            cached = self._parse_json()
-            self._json = cached
-        return cached  # type: ignore[return-value]
-
-    def judgeable_json(self) -> bytes | None:
-        """The complete, identity-coded body sample, or ``None`` when it cannot be judged."""
-        body = self.ex.response_body
-        if body.size == 0 or body.truncated:
-            return None
-        coding = self.header("content-encoding")
-        if coding is not None and coding.strip().lower() not in ("", "identity"):
-            return None
-        return body.sample
-
-    def _parse_json(self) -> tuple[bool | None, object]:
-        sample = self.judgeable_json()
-        if sample is None:
-            return (None, None)
-        try:
-            return (True, json.loads(sample, parse_constant=_reject_constant))
-        except (ValueError, UnicodeDecodeError, RecursionError) as exc:
-            return (False, exc)
-
-
-def _reject_constant(name: str) -> object:
-    raise ValueError(f"{name} is not a JSON value (RFC 8259)")
-
-
-@dataclass(frozen=True, slots=True)
-class CheckSpec:
-    fn: Callable[..., Hit]
-    phase: Literal["head", "body"]
-    category: Category
-    header: str | None = None  # default header; a ``header`` param overrides it
-    doc: str = ""
-
+__all__ = ["CHECKS", "CheckSpec", "Ctx", "Hit"]
 
 # --- status ------------------------------------------------------------------
 
@@ -470,4 +372,5 @@ CHECKS: dict[str, CheckSpec] = {
     "http_date": CheckSpec(http_date, "head", "header_syntax"),
     "body_required": CheckSpec(body_required, "body", "body"),
     "header_token": CheckSpec(header_token, "head", "header_syntax"),
+    **API_CHECKS,
 }

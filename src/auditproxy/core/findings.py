@@ -20,8 +20,11 @@ class Severity(StrEnum):
 
 _RANK = {Severity.MUST: 3, Severity.SHOULD: 2, Severity.MAY: 1, Severity.ERROR: 0}
 
-# What a finding is about; drives which metric family counts it (SPEC §7).
-Category = Literal["status", "missing_header", "header_syntax", "body", "error_format", "other"]
+# What a finding is about; drives which metric family counts it (SPEC §7). ``url``
+# findings judge the route template: the report counts them once per route.
+Category = Literal[
+    "status", "missing_header", "header_syntax", "body", "error_format", "url", "other"
+]
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)

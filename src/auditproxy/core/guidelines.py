@@ -381,15 +381,12 @@ def _headers(value: Any) -> tuple[tuple[str, str], ...]:
 
 def example_exchange(spec: Mapping[str, Any]) -> Exchange:
     """Build an Exchange from a rule example: ``method``, ``target``, ``status``,
-    ``headers``, ``request_headers``, ``body`` (text, or any JSON value which is
-    serialised), ``body_size`` (true size when the sample is truncated), ``public``."""
-    body = spec.get("body")
-    if body is None:
-        raw = b""
-    elif isinstance(body, str):
-        raw = body.encode()
-    else:
-        raw = json.dumps(body).encode()
+    ``headers``, ``request_headers``, ``body`` and ``request_body`` (text, or any
+    JSON value which is serialised), ``body_size`` (true size when the sample is
+    truncated), ``route`` (the route label; default ``other``, so the URL rules
+    judge the target's path), ``traceparent`` (what the proxy sent upstream), ``public``."""
+    raw = _example_body(spec.get("body"))
+    request_raw = _example_body(spec.get("request_body"))
     size = int(spec.get("body_size", len(raw)))
     return Exchange(
         request=RequestHead(
@@ -400,6 +397,17 @@ def example_exchange(spec: Mapping[str, Any]) -> Exchange:
         response=ResponseHead(
             status=int(spec.get("status", 200)), headers=_headers(spec.get("headers"))
         ),
+        request_body=Body(size=len(request_raw), sample=request_raw),
         response_body=Body(size=size, sample=raw),
+        route=str(spec.get("route", "other")),
+        traceparent=str(spec.get("traceparent", "")),
         public=bool(spec.get("public", False)),
     )
+
+
+def _example_body(body: Any) -> bytes:
+    if body is None:
+        return b""
+    if isinstance(body, str):
+        return body.encode()
+    return json.dumps(body).encode()

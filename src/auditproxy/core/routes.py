@@ -153,3 +153,22 @@ class RouteLabeler:
     def distinct(self) -> int:
         """How many automatic labels have been handed out."""
         return len(self._labels)
+
+
+VERSION_SEGMENT = re.compile(r"v[0-9]+")
+
+
+def api_root(route: str) -> str:
+    """The root of the API a route belongs to: its path up to and including the
+    first major-version segment (``/v1/orders/{id}`` -> ``/v1``), else its first
+    segment (``/orders/{id}`` -> ``/orders``)."""
+    segments = route.strip("/").split("/")
+    for i, seg in enumerate(segments):
+        if VERSION_SEGMENT.fullmatch(seg):
+            return "/" + "/".join(segments[: i + 1])
+    return "/" + segments[0]
+
+
+def api_info_path(route: str, resource: str = "api-info") -> str:
+    """Where the API of ``route`` publishes its api-info resource (DIGG VER.06)."""
+    return api_root(route).rstrip("/") + "/" + resource
