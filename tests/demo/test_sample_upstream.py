@@ -44,6 +44,9 @@ PROBLEM_MEMBERS = ("type", "title", "status", "detail", "instance")
 REGISTERED = {s.value for s in HTTPStatus} - {418}  # IANA lists 418 as unused
 
 
+TRACEPARENT = "00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01"
+
+
 @dataclass(frozen=True)
 class Seen:
     method: str
@@ -51,6 +54,24 @@ class Seen:
     headers: CIMultiDictProxy[str]
     body: bytes
     raw_headers: tuple[tuple[bytes, bytes], ...] = ()
+    target: str = "/"
+    sent: tuple[tuple[str, str], ...] = ()  # request headers
+    sent_body: bytes = b""
+
+    @property
+    def path(self) -> str:
+        return self.target.split("?", 1)[0]
+
+    def sent_header(self, name: str) -> str:
+        return next((v for k, v in self.sent if k.lower() == name.lower()), "")
+
+    def json(self) -> object:
+        if not (self.media_type == "application/json" or self.media_type.endswith("+json")):
+            return None
+        try:
+            return json.loads(self.body)
+        except ValueError:
+            return None
 
     @property
     def media_type(self) -> str:
@@ -81,6 +102,53 @@ def _members_missing(seen: Seen) -> bool:
 def _status_mismatch(seen: Seen) -> bool:
     doc = seen.problem()
     return doc is not None and "status" in doc and doc["status"] != seen.status
+
+
+def _keys(doc: object) -> list[str]:
+    if isinstance(doc, dict):
+        return [*doc, *(k for v in doc.values() for k in _keys(v))]
+    if isinstance(doc, list):
+        return [k for v in doc for k in _keys(v)]
+    return []
+
+
+def _strings(doc: object) -> list[str]:
+    if isinstance(doc, dict):
+        return [s for v in doc.values() for s in _strings(v)]
+    if isinstance(doc, list):
+        return [s for v in doc for s in _strings(v)]
+    return [doc] if isinstance(doc, str) else []
+
+
+def _literal_segments(seen: Seen) -> list[str]:
+    # the demo's paths have ids only as digit-only segments
+    return [seg for seg in seen.path.split("/") if seg and not seg.isdigit()]
+
+
+CAMEL = re.compile(r"[a-z][a-z0-9]*(?:[A-Z][a-z0-9]*)+")
+SNAKE = re.compile(r"[a-z][a-z0-9]*(?:_[a-z0-9]+)+")
+ISO_DATE_TIME = re.compile(r"\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}(Z|[+-]\d{2}:\d{2})?")
+ISO_DATE = re.compile(r"\d{4}-\d{2}-\d{2}")
+LOOKS_LIKE_DATE = re.compile(r"\d{1,2}[-/.]\d{1,2}[-/.]\d{4}|\d{4}[-/.]\d{1,2}[-/.]\d{1,2}")
+
+
+def _dates(seen: Seen) -> list[tuple[str, str | None]]:
+    """(value, offset) of every date-time string; offset 'bad' when not RFC 3339."""
+    out: list[tuple[str, str | None]] = []
+    for value in _strings(seen.json()):
+        if ISO_DATE.fullmatch(value):
+            continue
+        m = ISO_DATE_TIME.fullmatch(value)
+        if m:
+            out.append((value, m.group(1)))
+        elif LOOKS_LIKE_DATE.match(value):
+            out.append((value, "bad"))
+    return out
+
+
+def _trace_id(value: str) -> str:
+    parts = value.split("-")
+    return parts[1] if len(parts) == 4 else ""
 
 
 # rule id -> "this response breaks the rule"
@@ -117,7 +185,78 @@ VIOLATES: dict[str, Callable[[Seen], bool]] = {
         s.headers.get("Access-Control-Allow-Origin") == "*"
         and s.headers.get("Access-Control-Allow-Credentials", "").lower() == "true"
     ),
+    # the rest of the DIGG profile (issue 13)
+    "UFN.05.URL-LENGTH": lambda s: len(s.target) > 2048,
+    "UFN.07.PATH-CHARS": lambda s: any(
+        re.search(r"[^a-z0-9\-.~_ ]", seg) for seg in _literal_segments(s)
+    ),
+    "UFN.08.WORD-SEPARATOR": lambda s: any(
+        re.search(r"[a-z][A-Z]", seg) for seg in _literal_segments(s)
+    ),
+    "UFN.09.NO-UNDERSCORE-SPACE": lambda s: "_" in s.path or " " in s.path,
+    "VER.05.URL-MAJOR": lambda s: not re.search(r"/v\d+(/|$)", s.path),
+    "VER.06.API-INFO": lambda s: (
+        s.path.endswith("/api-info")
+        and not (200 <= s.status < 300 and s.media_type == "application/json")
+    ),
+    "SAK.09.NO-BASIC-DIGEST": lambda s: (
+        s.headers.get("WWW-Authenticate", "").startswith(("Basic", "Digest"))
+        or s.sent_header("Authorization").startswith(("Basic", "Digest"))
+    ),
+    "SAK.10.BEARER": lambda s: (
+        bool(s.sent_header("Authorization"))
+        and not s.sent_header("Authorization").startswith("Bearer ")
+    ),
+    "SAK.15.NO-KEY-IN-URL": lambda s: "api_key=" in s.target,
+    "SAK.25-26.NO-INTERNALS": lambda s: s.status >= 400 and b"Traceback" in s.body,
+    "SPA.04.TRACEPARENT-RESPONSE": lambda s: "traceparent" not in s.headers,
+    "SPA.07.NO-ID-ONLY": lambda s: "X-Request-Id" in s.headers and "traceparent" not in s.headers,
+    "SPA.02.TRACE-CONTINUITY": lambda s: (
+        "traceparent" in s.headers
+        and _trace_id(s.headers["traceparent"]) != _trace_id(s.sent_header("traceparent"))
+    ),
+    "AME.01.JSON-REPRESENTATION": lambda s: (
+        200 <= s.status < 300
+        and bool(s.body)
+        and bool(s.media_type)
+        and not (s.media_type == "application/json" or s.media_type.endswith("+json"))
+    ),
+    "AME.04.NAMING-STYLE": lambda s: any(k[:1].isupper() for k in _keys(s.json())),
+    "AME.07.FIELD-CHARS": lambda s: any(re.search(r"[^A-Za-z0-9_]", k) for k in _keys(s.json())),
+    "AME.05.NAMING-CONSISTENT": lambda s: (
+        any(CAMEL.fullmatch(k) for k in _keys(s.json()))
+        and any(SNAKE.fullmatch(k) for k in _keys(s.json()))
+    ),
+    "DOT.02.RFC3339": lambda s: any(off == "bad" for _, off in _dates(s)),
+    "DOT.01.UTC": lambda s: any(off not in (None, "bad", "Z", "+00:00") for _, off in _dates(s)),
+    "DOT.03.TIMEZONE": lambda s: any(off is None for _, off in _dates(s)),
+    "RFC9745-DEPRECATION-SYNTAX": lambda s: (
+        "Deprecation" in s.headers and not re.fullmatch(r"@\d+", s.headers["Deprecation"])
+    ),
+    "RFC8594-SUNSET-SYNTAX": lambda s: (
+        "Sunset" in s.headers and not IMF_FIXDATE.match(s.headers["Sunset"])
+    ),
+    "ARQ.04.ACCEPT": lambda s: (
+        200 <= s.status < 300
+        and s.sent_header("Accept") == "application/json"
+        and bool(s.media_type)
+        and s.media_type not in ("application/json", "application/problem+json")
+    ),
+    "SAK.29.CONTENT-TYPE-415": lambda s: (
+        200 <= s.status < 300
+        and bool(s.sent_body)
+        and s.sent_header("Content-Type").split(";")[0] not in ("application/json",)
+    ),
+    "ARQ.01.UTF8": lambda s: 200 <= s.status < 300 and bool(s.sent_body) and _not_utf8(s.sent_body),
 }
+
+
+def _not_utf8(raw: bytes) -> bool:
+    try:
+        raw.decode("utf-8")
+    except UnicodeDecodeError:
+        return True
+    return False
 
 
 @pytest.fixture
@@ -128,10 +267,12 @@ async def client() -> TestClient[web.Request, web.Application]:
 
 async def _call(client: TestClient[web.Request, web.Application], row: Endpoint,
                 path: str | None = None) -> Seen:  # fmt: skip
-    headers = {"Content-Type": "application/json"} if row.body is not None else {}
-    async with client.request(row.method, path or row.path, data=row.body,
+    headers = {**row.request_headers(), "traceparent": TRACEPARENT}
+    target = path or row.path
+    async with client.request(row.method, target, data=row.body,
                               headers=headers) as resp:  # fmt: skip
-        return Seen(row.method, resp.status, resp.headers, await resp.read(), resp.raw_headers)
+        return Seen(row.method, resp.status, resp.headers, await resp.read(), resp.raw_headers,
+                    target, tuple(headers.items()), row.body or b"")  # fmt: skip
 
 
 def test_every_expected_rule_has_an_independent_check() -> None:
@@ -170,14 +311,14 @@ def test_paths_match_their_route_templates() -> None:
     """Every row's concrete path is an instance of its declared route template."""
     for row in ENDPOINTS:
         pattern = "^" + re.sub(r"\\\{[a-z]+\\\}", "[^/]+", re.escape(row.route)) + "$"
-        assert re.match(pattern, row.path), (row.name, row.route)
+        assert re.match(pattern, row.path.split("?", 1)[0]), (row.name, row.route)
 
 
 async def test_bench_bodies_have_the_advertised_sizes(
     client: TestClient[web.Request, web.Application],
 ) -> None:
     """/bench/small is about 200 B and /bench/large just under 64 KiB of valid JSON."""
-    for path, lo, hi in (("/bench/small", 150, 400), ("/bench/large", 63 * 1024, 64 * 1024)):
+    for path, lo, hi in (("/v1/bench/small", 150, 400), ("/v1/bench/large", 63 * 1024, 64 * 1024)):
         async with client.get(path) as resp:
             body = await resp.read()
         assert resp.status == 200
@@ -191,7 +332,7 @@ async def test_rule_engine_agrees_with_the_table(
 ) -> None:
     """The built-in profile reports every rule the row lists and no other must/should rule."""
     seen = await _call(client, row)
-    request_headers = (("Content-Type", "application/json"),) if row.body is not None else ()
+    request_headers = seen.sent
     exchange = Exchange(
         request=RequestHead(method=row.method, target=row.path, headers=request_headers),
         response=ResponseHead(

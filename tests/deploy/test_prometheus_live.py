@@ -45,12 +45,12 @@ pytestmark = [
     ),
 ]
 
-# A coarse template puts every /orders/<id>/<part> path on one route, and a dead
-# upstream serves /orders/13, so that one route has compliant responses, missing
+# A coarse template puts every /v1/orders/<id>/<part> path on one route, and a dead
+# upstream serves /v1/orders/13, so that one route has compliant responses, missing
 # headers, non-compliant status codes and upstream errors: the route dashboard
 # is exercised on a single value of its `route` variable.
-ROUTE = "/orders/{id}/{part}"
-DEAD_PREFIX = "/orders/13"
+ROUTE = "/v1/orders/{id}/{part}"
+DEAD_PREFIX = "/v1/orders/13"
 
 # Queries that legitimately return nothing in this run, and why. Listed ones
 # must still evaluate without error; if one starts returning data, the test says
@@ -82,9 +82,9 @@ def drive(proxy: str, run_statuses: dict[str, int]) -> int:
     """One pass over every sample endpoint plus the dead route; the number of requests."""
     sent = 0
     for e in ENDPOINTS:
-        if e.path.startswith("/bench/large"):
+        if e.path.startswith("/v1/bench/large"):
             continue
-        headers = {"Content-Type": "application/json"} if e.body is not None else {}
+        headers = e.request_headers()
         status, _, _ = http(e.method, proxy + e.path, e.body, headers)
         assert status == e.status, f"{e.name}: got {status} through the proxy, want {e.status}"
         run_statuses[e.name] = status
@@ -115,7 +115,7 @@ def run(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Run]:
         sample_upstream(tmp / "upstream.log", up_port) as up,
         auditproxy_serve(tmp / "proxy.log", config) as proxy,
     ):
-        wait_until("sample upstream", http_ok(f"http://127.0.0.1:{up_port}/orders"), up, 20)
+        wait_until("sample upstream", http_ok(f"http://127.0.0.1:{up_port}/v1/orders"), up, 20)
         admin_url = f"http://127.0.0.1:{admin}"
         wait_until("auditproxy", http_ok(admin_url + "/healthz"), proxy, 20)
         with prometheus_server(tmp, [f"127.0.0.1:{admin}"], [ALERTS]) as prom:
@@ -186,8 +186,8 @@ def test_alert_rules_are_healthy_in_prometheus(run: Run) -> None:
 def test_route_variable_lists_the_traffic_routes(run: Run) -> None:
     """The route variable's label_values query lists the routes the test drove."""
     assert ROUTE in run.routes
-    assert "/orders" in run.routes
-    assert "/orders/{id}" in run.routes
+    assert "/v1/orders" in run.routes
+    assert "/v1/orders/{id}" in run.routes
 
 
 def proxy_total(admin: str, name: str, **labels: str) -> float:

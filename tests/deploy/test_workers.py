@@ -69,11 +69,11 @@ def test_two_workers_share_the_port_and_metrics_add_up(tmp_path: Path) -> None:
         sample_upstream(tmp_path / "upstream.log", up_port) as up,
         auditproxy_serve(log, config, "--workers", "2") as proxy,
     ):
-        wait_until("sample upstream", http_ok(f"http://127.0.0.1:{up_port}/orders"), up, 20)
+        wait_until("sample upstream", http_ok(f"http://127.0.0.1:{up_port}/v1/orders"), up, 20)
         wait_until("both workers", lambda: len(log_events(log, "proxy_started")) == 2, proxy, 30)
         wait_until("admin", http_ok(admin_url + "/healthz"), proxy, 10)
         for i in range(REQUESTS):
-            path = "/orders" if i % 2 else "/orders/42/payment"
+            path = "/v1/orders" if i % 2 else "/v1/orders/42/payment"
             status, _, _ = http("GET" if i % 2 else "POST", f"http://127.0.0.1:{listen}{path}")
             assert status == (200 if i % 2 else 402)
         assert metric_sum(admin_url, "auditproxy_requests_total") == REQUESTS

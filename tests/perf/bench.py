@@ -6,7 +6,7 @@ One command, from the repository root::
     .venv/bin/python tests/perf/bench.py --record        # adds auditproxy with recording on
     .venv/bin/python tests/perf/bench.py --profile proxy.pstats   # cProfile the proxy
 
-It starts the sample upstream (``GET /bench/small`` ~200 B, ``/bench/large``
+It starts the sample upstream (``GET /v1/bench/small`` ~200 B, ``/v1/bench/large``
 just under 64 KiB), the naive pass-through (``naive_proxy.py``) and ``auditproxy serve``
 (metrics, classification and JSON logging at the default level, written to a
 file) on 127.0.0.1, pins them with ``taskset`` (proxies on CPU 1, upstream and
@@ -145,7 +145,7 @@ def cpu_seconds(pid: int) -> float:
 @dataclass
 class Server:
     name: str
-    url: str  # base URL that serves /bench/*
+    url: str  # base URL that serves /v1/bench/*
     proc: subprocess.Popen[bytes]
     log: Path
 
@@ -178,7 +178,7 @@ class Fleet:
                 raise BenchError(f"{server.name} exited with {server.proc.returncode}:\n{tail}")
             with (
                 contextlib.suppress(OSError, urllib.error.URLError),
-                urllib.request.urlopen(server.url + "/bench/small", timeout=2) as r,
+                urllib.request.urlopen(server.url + "/v1/bench/small", timeout=2) as r,
             ):
                 if r.status == 200:
                     return
@@ -246,7 +246,7 @@ def run_wrk(wrk: str, url: str, args: argparse.Namespace, pin: bool, seconds: fl
 
 def measure(wrk: str, server: Server, measured_pid: int, size: str,
             args: argparse.Namespace, pin: bool) -> Run:  # fmt: skip
-    url = f"{server.url}/bench/{size}"
+    url = f"{server.url}/v1/bench/{size}"
     before = cpu_seconds(measured_pid)
     result = parse_wrk(run_wrk(wrk, url, args, pin, args.duration))
     cpu = cpu_seconds(measured_pid) - before
@@ -475,15 +475,15 @@ def _bench(args: argparse.Namespace, wrk: str, pin: bool, fleet: Fleet, work: Pa
         fleet.wait_ready(servers[t])
     # Same bytes through every path before any load.
     for size in args.sizes:
-        ref = probe(f"{upstream.url}/bench/{size}")
+        ref = probe(f"{upstream.url}/v1/bench/{size}")
         for t in targets:
-            got = probe(f"{servers[t].url}/bench/{size}")
+            got = probe(f"{servers[t].url}/v1/bench/{size}")
             if got[0] != 200 or got[1] != ref[1]:
-                raise BenchError(f"{t} returned {got[0]} / {len(got[1])} bytes for /bench/{size}"
+                raise BenchError(f"{t} returned {got[0]} / {len(got[1])} bytes for /v1/bench/{size}"
                                  f" (direct: {ref[0]} / {len(ref[1])} bytes)")  # fmt: skip
     if args.warmup > 0:
         for t in targets:
-            run_wrk(wrk, f"{servers[t].url}/bench/small", args, pin, args.warmup)
+            run_wrk(wrk, f"{servers[t].url}/v1/bench/small", args, pin, args.warmup)
     runs: dict[tuple[str, str], list[Run]] = {}
     for size in args.sizes:
         for rep in range(args.repeat):

@@ -4,8 +4,8 @@
 
 No network and no load generator: every piece (rule engine, metrics, the
 exchange log line, the report, header rewriting, the recorder's HAR line) runs
-in a ``timeit`` loop on the exchange that ``GET /bench/small`` and
-``/bench/large`` produce. The figures are lower bounds (warm caches); use them
+in a ``timeit`` loop on the exchange that ``GET /v1/bench/small`` and
+``/v1/bench/large`` produce. The figures are lower bounds (warm caches); use them
 to see which piece dominates, and ``bench.py`` for the end-to-end effect.
 """
 
@@ -134,7 +134,7 @@ def pieces(path: str, body: bytes) -> dict[str, Callable[[], object]]:
 
 
 def main() -> None:
-    bodies = [(e.path, bench_body(e.path)) for e in ENDPOINTS if e.path.startswith("/bench/")]
+    bodies = [(e.path, bench_body(e.path)) for e in ENDPOINTS if e.path.startswith("/v1/bench/")]
     with open(os.devnull, "w") as devnull:
         configure_logging("info", "json", stream=devnull)
         # Inside a running event loop, as in the proxy: the log writer buffers there.

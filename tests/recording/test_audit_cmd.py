@@ -69,6 +69,9 @@ async def test_secrets_never_reach_the_file(
     assert "REDACTED" in text
 
 
+TRACE = {"name": "traceparent", "value": "00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01"}
+
+
 def write_lines(tmp_path: Path, *lines: str, torn: str = "") -> Path:
     p = tmp_path / "mixed.jsonl"
     p.write_text("".join(line + "\n" for line in lines) + torn)
@@ -78,10 +81,12 @@ def write_lines(tmp_path: Path, *lines: str, torn: str = "") -> Path:
 def entry_line(
     status: int, method: str = "GET", headers: list[dict[str, str]] | None = None
 ) -> str:
+    """A HAR entry for a versioned API (VER.05) answering with trace context (SPA.04)."""
+    answer = [*(headers or []), TRACE]
     return json.dumps({
         "startedDateTime": "2024-06-03T07:33:20.000Z", "time": 1,
-        "request": {"method": method, "url": "http://api.test/orders/1", "headers": []},
-        "response": {"status": status, "headers": headers or [], "content": {"size": 0}},
+        "request": {"method": method, "url": "http://api.test/v1/orders/1", "headers": []},
+        "response": {"status": status, "headers": answer, "content": {"size": 0}},
     })  # fmt: skip
 
 
@@ -141,7 +146,7 @@ def test_fail_on_must_passes_should_only(
     tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
     """A should-only finding (GET answered 201) fails --fail-on should, not must."""
-    created = [DATE, {"name": "Location", "value": "/orders/1"}]
+    created = [DATE, {"name": "Location", "value": "/v1/orders/1"}]
     p = write_lines(tmp_path, entry_line(201, "GET", created))
     code, doc = run_json(capsys, "--fail-on", "must", str(p))
     assert code == 0

@@ -41,10 +41,9 @@ async def drive(port: int, n: int, concurrency: int) -> list[int]:
             except asyncio.QueueEmpty:
                 return
             ep = ROWS[i % len(ROWS)]
-            url = f"http://127.0.0.1:{port}{ep.path}?access_token=tok-{i}-secret"
-            headers = {"Authorization": f"Bearer bearer-{i}-secret"}
-            if ep.body is not None:
-                headers["Content-Type"] = "application/json"
+            sep = "&" if "?" in ep.path else "?"
+            url = f"http://127.0.0.1:{port}{ep.path}{sep}access_token=tok-{i}-secret"
+            headers = {**ep.request_headers(), "Authorization": f"Bearer bearer-{i}-secret"}
             try:
                 async with session.request(ep.method, url, data=ep.body, headers=headers) as r:
                     await r.read()

@@ -30,8 +30,9 @@ pytestmark = [
 
 TOTAL = 10_000
 THREADS = 2
-PATHS = ["/orders", "/orders/42", "/orders/987", "/orders/42/receipt", "/orders/42/events",
-         "/orders/42/invoice", "/orders/42/tracking", "/orders/42/brew"]  # fmt: skip
+PATHS = ["/v1/orders", "/v1/orders/42", "/v1/orders/987", "/v1/orders/42/receipt",
+         "/v1/orders/42/events", "/v1/orders/42/invoice", "/v1/orders/42/tracking",
+         "/v1/orders/42/brew"]  # fmt: skip
 LUA = """
 local paths = {%s}
 local n, sent, limit = 0, 0, %d

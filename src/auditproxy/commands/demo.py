@@ -186,9 +186,7 @@ async def drive(base: str, calls: Sequence[Call], progress: Progress,
                 progress.advance(False)
                 continue
             row = call.endpoint
-            headers = {"Accept": "application/json", "User-Agent": "auditproxy-demo"}
-            if row.body is not None:
-                headers["Content-Type"] = "application/json"
+            headers = {**row.request_headers(), "User-Agent": "auditproxy-demo"}
             try:
                 async with session.request(
                     row.method, base + call.path, data=row.body, headers=headers,
@@ -285,10 +283,10 @@ async def _demo(args: argparse.Namespace) -> int:
         seen = ", ".join(f"{k} x{v}" for k, v in sorted(tally.items()))
         print(f"Traffic sent (method, status as the client saw it): {seen}", file=out)
         print(file=out)
-        print(f"Proxy:      {proxy}/orders", file=out)
+        print(f"Proxy:      {proxy}/v1/orders", file=out)
         print(f"Metrics:    {admin}/metrics", file=out)
         print(f"Report:     {admin}/-/report   (findings: {admin}/-/findings?limit=20)", file=out)
-        print(f"Upstream:   {upstream}/orders", file=out)
+        print(f"Upstream:   {upstream}/v1/orders", file=out)
         print(f"Recording:  {record_dir}  (proxy log: {record_dir / LOG_NAME})", file=out)
         print(f"Re-audit:   auditproxy audit {record_dir}", file=out, flush=True)
         if not args.once:

@@ -21,6 +21,7 @@ from urllib.parse import unquote_plus
 from auditproxy.core.bodywalk import Walk, date_problem, naming_style
 from auditproxy.core.checkctx import PASS, CheckSpec, Ctx, Hit
 from auditproxy.core.httpsyntax import is_json_media_type, media_type, media_type_param
+from auditproxy.core.redact import REDACTED
 from auditproxy.core.routes import VERSION_SEGMENT, api_info_path
 
 BODY_MAX = 16384  # bytes; the JSON check parses bodies up to this size
@@ -94,8 +95,13 @@ def url_major_version(ctx: Ctx) -> Hit:
 # --- security (SAK) ------------------------------------------------------------------
 
 
-def _scheme(authorization: str) -> str:
-    m = _TOKEN.match(authorization.strip())
+def _scheme(authorization: str) -> str | None:
+    """The auth-scheme of an ``Authorization`` value; ``None`` for a recording's
+    redacted value, whose scheme cannot be judged."""
+    value = authorization.strip()
+    if value == REDACTED:
+        return None
+    m = _TOKEN.match(value)
     return m.group(0)[:20] if m else "(none)"
 
 
@@ -105,7 +111,7 @@ def auth_scheme_forbidden(ctx: Ctx, *, schemes: Sequence[str] = ("Basic", "Diges
     auth = ctx.request_header("Authorization")
     if auth is not None:
         scheme = _scheme(auth)
-        if scheme.lower() in banned:
+        if scheme is not None and scheme.lower() in banned:
             return {"scheme": scheme, "where": "the request's Authorization"}
     for challenge in ctx.h.get("www-authenticate", ()):
         for m in _CHALLENGE.finditer(challenge):
@@ -124,7 +130,9 @@ def auth_scheme_bearer(ctx: Ctx, *, allowed: Sequence[str] = ("Bearer", "DPoP"))
     if auth is None:
         return PASS
     scheme = _scheme(auth)
-    return PASS if scheme.lower() in {a.lower() for a in allowed} else {"scheme": scheme}
+    if scheme is None or scheme.lower() in {a.lower() for a in allowed}:
+        return PASS
+    return {"scheme": scheme}
 
 
 def query_credentials(
@@ -300,9 +308,10 @@ def _request_media(ctx: Ctx) -> tuple[str, str | None]:
 
 
 def request_not_utf8(ctx: Ctx) -> Hit:
-    """The API accepted a text or JSON/XML request body that is not UTF-8."""
+    """The API accepted a text or JSON/XML request body declared in another charset
+    than UTF-8, or (when its sample is at hand) whose bytes are not UTF-8."""
     body = ctx.ex.request_body
-    if not body.sample:
+    if body.size == 0:
         return PASS
     mt, ct = _request_media(ctx)
     textual = mt.startswith("text/") or mt.endswith(("/json", "+json", "/xml", "+xml"))
