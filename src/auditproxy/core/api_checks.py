@@ -22,7 +22,7 @@ from auditproxy.core.bodywalk import Walk, date_problem, naming_style
 from auditproxy.core.checkctx import PASS, CheckSpec, Ctx, Hit
 from auditproxy.core.httpsyntax import is_json_media_type, media_type, media_type_param
 from auditproxy.core.redact import REDACTED
-from auditproxy.core.routes import VERSION_SEGMENT, api_info_path
+from auditproxy.core.routes import VERSION_SEGMENT, is_api_info
 
 BODY_MAX = 16384  # bytes; the JSON check parses bodies up to this size
 _PLACEHOLDER = re.compile(r"\{[^/{}]*\}")
@@ -281,8 +281,7 @@ def payload_dates(ctx: Ctx, *, problem: str = "format", max_bytes: int = BODY_MA
 
 def api_info_resource(ctx: Ctx, *, resource: str = "api-info") -> Hit:
     """A GET of ``<api root>/api-info`` is not answered 2xx with JSON."""
-    route = ctx.route_template.rstrip("/")
-    if route != "/" + resource and api_info_path(route, resource) != route:
+    if not is_api_info(ctx.route_template, resource):
         return PASS
     if not 200 <= ctx.status <= 299:
         return {"why": f"answered {ctx.status}"}

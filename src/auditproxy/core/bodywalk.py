@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import re
 from dataclasses import dataclass
+from functools import lru_cache
 from typing import Literal
 
 from auditproxy.core.httpsyntax import is_rfc3339
@@ -92,6 +93,7 @@ def _looks_like_date(value: str) -> bool:
     return _DATE_LIKE.match(value) is not None
 
 
+@lru_cache(maxsize=4096)  # field names repeat from body to body
 def naming_style(key: str) -> Style:
     """``camel`` (orderId), ``snake`` (order_id), ``word`` (one lower-case word,
     fits both), ``other`` (PascalCase, UPPER_CASE, order_Id), ``chars`` (other

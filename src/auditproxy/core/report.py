@@ -14,6 +14,7 @@ from collections import Counter
 from dataclasses import dataclass, field
 from typing import Any
 
+from auditproxy.core.conventions import ApiTally, api_rows
 from auditproxy.core.coverage import MATRIX_LEGEND, coverage, coverage_tables, never_exercised
 from auditproxy.core.findings import Finding, RetryAdvice, Severity
 from auditproxy.core.model import Exchange
@@ -60,6 +61,9 @@ class Report:
         self._timeline = Timeline()
         self._advice: dict[int, Counter[str]] = {}
         self._clean: Counter[tuple[str, str, int, str | None]] = Counter()
+        # URL findings judge the route template: counted once per (rule, route).
+        self._url_seen: set[tuple[str, str]] = set()
+        self.apis = ApiTally(profile)  # per-API naming convention and api-info
 
     @property
     def exchanges(self) -> int:
@@ -76,6 +80,7 @@ class Report:
         advice: RetryAdvice | None = None,
     ) -> None:
         """Count one audited exchange."""
+        self.apis.add(exchange)
         if not findings:
             self._timeline.add(exchange.timing.started, False)
             self._clean[
@@ -94,6 +99,9 @@ class Report:
         where = (exchange.request.method, exchange.request.path, exchange.response.status,
                  exchange.request_id)  # fmt: skip
         for f in findings:
+            if f.category == "url" and not self._first_for_route(f.rule, exchange.route):
+                noncompliant = noncompliant or f.counts
+                continue
             stats = self._rules.get(f.rule)
             if stats is None:
                 stats = self._rules[f.rule] = _RuleStats(
@@ -120,6 +128,13 @@ class Report:
         self._timeline.add(exchange.timing.started, noncompliant)
         if advice is not None:
             self._advice.setdefault(status, Counter())[advice.advice] += 1
+
+    def _first_for_route(self, rule: str, route: str) -> bool:
+        key = (rule, route)
+        if key in self._url_seen:
+            return False
+        self._url_seen.add(key)
+        return True
 
     def _route(self, name: str) -> _RouteStats:
         route = self._routes.get(name)
@@ -211,6 +226,8 @@ class Report:
                     "request_id": request_id,
                 },
             }
+            if rule is not None and rule.category == "url":
+                rules[rid]["per"] = "route"  # counted once per route
         routes = {
             name: {
                 "exchanges": r.exchanges,
@@ -239,6 +256,7 @@ class Report:
             "method_status": pairs,
             "retry_advice": advice,
             "timeline": self._timeline.series(),
+            "apis": self.apis.as_dict(),
         }
         if self.profile is not None:
             out["profile"] = {"name": self.profile.name, "version": self.profile.version}
@@ -285,7 +303,7 @@ def _sections(d: dict[str, Any], width: int) -> list[tuple[str, list[str], list[
         return text if len(text) <= width else text[: width - 3] + "..."
 
     rules = [
-        [rid, r["severity"], str(r["count"]), cut(r.get("source", "")), cut(r["example"])]
+        [rid, r["severity"], _count(r), cut(r.get("source", "")), cut(r["example"])]
         for rid, r in d.get("rules", {}).items()
     ]
     routes = [
@@ -311,7 +329,13 @@ def _sections(d: dict[str, Any], width: int) -> list[tuple[str, list[str], list[
         ("Per route", ["route", "exchanges", "non-compliant", "top rules"], routes),
         ("Per method x status", ["method", "status", "count", "in ARP.02 matrix"], pairs),
         ("Retry advice per status", ["status", "advice", "handling"], advice),
+        ("Per API", ["api", "exchanges", "api-info", "field naming"], api_rows(d.get("apis", {}))),
     ]
+
+
+def _count(rule: dict[str, Any]) -> str:
+    n = str(rule["count"])
+    return f"{n} route{'s' if rule['count'] != 1 else ''}" if rule.get("per") == "route" else n
 
 
 def _headline(d: dict[str, Any]) -> str:

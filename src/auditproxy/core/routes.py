@@ -169,6 +169,8 @@ def api_root(route: str) -> str:
     return "/" + segments[0]
 
 
-def api_info_path(route: str, resource: str = "api-info") -> str:
-    """Where the API of ``route`` publishes its api-info resource (DIGG VER.06)."""
-    return api_root(route).rstrip("/") + "/" + resource
+def is_api_info(route: str, resource: str = "api-info") -> bool:
+    """True when ``route`` is its API's api-info resource, ``<api root>/api-info``
+    (DIGG VER.06); ``/api-info`` for an API served at the root."""
+    route = route.rstrip("/")
+    return route == "/" + resource or route == api_root(route).rstrip("/") + "/" + resource
