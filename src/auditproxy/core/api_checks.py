@@ -27,7 +27,7 @@ from auditproxy.core.routes import VERSION_SEGMENT, is_api_info
 BODY_MAX = 16384  # bytes; the JSON check parses bodies up to this size
 _PLACEHOLDER = re.compile(r"\{[^/{}]*\}")
 _HUMP = re.compile(r"[a-z0-9][A-Z]")
-_TOKEN = re.compile(r"[A-Za-z0-9!#$%&'*+.^_`|~-]+")
+_SCHEME = re.compile(r"([A-Za-z][A-Za-z0-9-]{0,19})\s+\S")
 # A challenge's auth-scheme: a token at the start or after a comma, not followed by "=".
 _CHALLENGE = re.compile(r"(?:^|,)\s*([A-Za-z0-9!#$%&'*+.^_`|~-]+)(?=\s|,|$)(?!\s*=)")
 _TRACEPARENT = re.compile(r"([0-9a-f]{2})-([0-9a-f]{32})-([0-9a-f]{16})-([0-9a-f]{2})")
@@ -101,8 +101,9 @@ def _scheme(authorization: str) -> str | None:
     value = authorization.strip()
     if value == REDACTED:
         return None
-    m = _TOKEN.match(value)
-    return m.group(0)[:20] if m else "(none)"
+    m = _SCHEME.match(value)
+    # A value without "<scheme> <credentials>" is a bare credential: never echo it.
+    return m.group(1) if m else "(none: a bare credential)"
 
 
 def auth_scheme_forbidden(ctx: Ctx, *, schemes: Sequence[str] = ("Basic", "Digest")) -> Hit:
