@@ -67,7 +67,9 @@ def test_api_info_seen_or_never_seen(digg: Profile) -> None:
     info = make_exchange("GET", 200, JSON, b"{}", route="/v1/api-info", target="/v1/api-info")
     legacy = make_exchange("GET", 200, JSON, b"{}", route="/legacy/orders/{id}",
                            target="/legacy/orders/1")  # fmt: skip
-    d = _feed(digg, info, legacy, _json_ex({"id": 1}, "/v1/orders/{id}")).as_dict()
+    gone = make_exchange("GET", 404, JSON, route="/v2/api-info", target="/v2/api-info")
+    d = _feed(digg, info, legacy, _json_ex({"id": 1}, "/v1/orders/{id}"), gone).as_dict()
+    assert d["apis"]["/v2"]["api_info"] == "answered 404"
     assert d["apis"]["/v1"]["api_info"] == "seen"
     assert d["apis"]["/v1"]["exchanges"] == 2
     assert d["apis"]["/legacy"]["api_info"] == "never seen"

@@ -41,7 +41,7 @@ class _Convention:
 @dataclass(slots=True)
 class _Api:
     exchanges: int = 0
-    api_info_seen: bool = False
+    api_info_status: int | None = None  # the last answer to GET <root>/api-info
     styles: dict[str, _Convention] = field(
         default_factory=lambda: {k: _Convention() for k in _CONVENTIONS}
     )
@@ -74,8 +74,12 @@ class ApiTally:
             route = auto_template(exchange.request.path)
         api = self._api(route)
         api.exchanges += 1
-        if self._api_info and not api.api_info_seen and exchange.request.method == "GET":
-            api.api_info_seen = is_api_info(route, self._resource)
+        if (
+            self._api_info
+            and exchange.request.method == "GET"
+            and is_api_info(route, self._resource)
+        ):
+            api.api_info_status = exchange.response.status
         if self._naming and self._profile is not None and exchange.response_body.size:
             walked = shared_walk(exchange, self._profile, self._max_bytes)
             if walked is not None:
@@ -108,18 +112,24 @@ class ApiTally:
                 conv.example = (key, route)
 
     def as_dict(self) -> dict[str, Any]:
-        """Per API root: exchanges, ``api_info`` (``seen``/``never seen``, when VER.06 is
-        on) and ``naming`` (counts per convention and the minority with an example,
-        when AME.05 is on)."""
+        """Per API root: exchanges, ``api_info`` (``seen``, ``answered <status>`` or
+        ``never seen``, when VER.06 is on) and ``naming`` (counts per convention and
+        the minority with an example, when AME.05 is on)."""
         out: dict[str, Any] = {}
         for root, api in sorted(self._apis.items()):
             row: dict[str, Any] = {"exchanges": api.exchanges}
             if self._api_info and root != OTHER:
-                row["api_info"] = "seen" if api.api_info_seen else "never seen"
+                row["api_info"] = _api_info(api.api_info_status)
             if self._naming:
                 row["naming"] = _naming(api)
             out[root] = row
         return out
+
+
+def _api_info(status: int | None) -> str:
+    if status is None:
+        return "never seen"
+    return "seen" if 200 <= status <= 299 else f"answered {status}"
 
 
 def _naming(api: _Api) -> dict[str, Any]:
@@ -155,7 +165,7 @@ def api_rows(apis: dict[str, Any]) -> list[list[str]]:
         else:
             text = naming.get("convention", "-")
         info = api.get("api_info", "-")
-        if info == "never seen":
-            info = "never seen (VER.06)"
+        if info not in ("-", "seen"):
+            info += " (VER.06)"
         rows.append([root, str(api["exchanges"]), info, text])
     return rows
