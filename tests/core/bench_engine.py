@@ -16,24 +16,27 @@ from auditproxy.profiles import load_profile
 DATE = "Sun, 06 Nov 1994 08:49:37 GMT"
 BASE = (("Date", DATE), ("Server", "api"), ("Content-Length", "200"),
         ("Connection", "keep-alive"), ("Cache-Control", "max-age=60"), ("ETag", '"abc"'),
-        ("Vary", "Accept"))  # fmt: skip
+        ("Vary", "Accept"),
+        ("traceparent", "00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01"))  # fmt: skip
 LIST = json.dumps({"orders": [{"id": i, "item": "widget", "qty": 2} for i in range(5)]}).encode()
 PROBLEM = json.dumps({"type": "about:blank", "title": "Not Found", "status": 404,
                       "detail": "no order 9", "instance": "/orders/9"}).encode()  # fmt: skip
 
 
 def _ex(method: str, target: str, status: int, ctype: str, body: bytes) -> Exchange:
+    route = "/v1/orders/{id}" if target.count("/") > 2 else target  # as the proxy labels it
     return Exchange(
         request=RequestHead(method=method, target=target, headers=(("Accept", "*/*"),)),
         response=ResponseHead(status=status, headers=(*BASE, ("Content-Type", ctype))),
         response_body=Body(size=len(body), sample=body),
+        route=route,
     )
 
 
 CASES = {
-    "GET 200 json (compliant)": _ex("GET", "/orders/42", 200, "application/json", LIST),
-    "POST 201 without Location": _ex("POST", "/orders", 201, "application/json", LIST),
-    "GET 404 problem+json": _ex("GET", "/orders/9", 404, "application/problem+json", PROBLEM),
+    "GET 200 json (compliant)": _ex("GET", "/v1/orders/42", 200, "application/json", LIST),
+    "POST 201 without Location": _ex("POST", "/v1/orders", 201, "application/json", LIST),
+    "GET 404 problem+json": _ex("GET", "/v1/orders/9", 404, "application/problem+json", PROBLEM),
 }
 
 

@@ -149,11 +149,15 @@ def test_date_problem(value: str, problem: str | None) -> None:
     assert date_problem(value) == problem
 
 
-def test_walk_is_bounded_and_keeps_first_paths() -> None:
-    """The walk keeps each field's first path and date-like strings, and stops at its budget."""
-    w = walk({"a": {"b": [{"c": "2024-05-01T08:30:00"}]}, "d": "hello"})
-    assert w.keys == {"a": "$.a", "b": "$.a.b", "c": "$.a.b[0].c", "d": "$.d"}
-    assert w.dates == (("$.a.b[0].c", "2024-05-01T08:30:00"),)
+def test_walk_is_bounded_and_finds_paths() -> None:
+    """The walk keeps distinct field names and date-like strings, finds their first
+    paths on demand, and stops at its budget."""
+    w = walk({"a": {"b": [{"c": "2024-05-01T08:30:00"}]}, "d": "hello", "e": {"c": 1}})
+    assert w.keys == {"a", "b", "c", "d", "e"}
+    assert w.dates == ("2024-05-01T08:30:00",)
+    assert w.path_of(key="c") == "$.e.c"  # breadth-first: the shallowest
+    assert w.path_of(value="2024-05-01T08:30:00") == "$.a.b[0].c"
+    assert w.by_style()["word"] == ["a", "b", "c", "d", "e"]
     assert w.complete
     assert not walk([[i] for i in range(100)], max_nodes=10).complete
 

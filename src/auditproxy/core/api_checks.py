@@ -18,7 +18,7 @@ from collections.abc import Sequence
 from functools import lru_cache
 from urllib.parse import unquote_plus
 
-from auditproxy.core.bodywalk import Walk, date_problem, naming_style
+from auditproxy.core.bodywalk import Walk
 from auditproxy.core.checkctx import PASS, CheckSpec, Ctx, Hit
 from auditproxy.core.httpsyntax import is_json_media_type, media_type, media_type_param
 from auditproxy.core.redact import REDACTED
@@ -31,18 +31,20 @@ _SCHEME = re.compile(r"([A-Za-z][A-Za-z0-9-]{0,19})\s+\S")
 # A challenge's auth-scheme: a token at the start or after a comma, not followed by "=".
 _CHALLENGE = re.compile(r"(?:^|,)\s*([A-Za-z0-9!#$%&'*+.^_`|~-]+)(?=\s|,|$)(?!\s*=)")
 _TRACEPARENT = re.compile(r"([0-9a-f]{2})-([0-9a-f]{32})-([0-9a-f]{16})-([0-9a-f]{2})")
+_ZERO_TRACE, _ZERO_SPAN = "0" * 32, "0" * 16
 _SF_DATE = re.compile(r"@-?[0-9]{1,15}")
 
 
 # --- URLs (UFN, VER.05) ----------------------------------------------------------
 
 
-def _segments(ctx: Ctx) -> list[str]:
-    """The literal parts of the route template's segments (placeholders removed)."""
-    route = ctx.route_template.split("?", 1)[0]
+@lru_cache(maxsize=2048)  # route labels are bounded; a route is judged once
+def _segments(route: str) -> tuple[str, ...]:
+    """The literal parts of a route template's segments (placeholders removed)."""
+    route = route.split("?", 1)[0]
     if route.endswith("..."):  # a label cut at its maximum length
         route = route[:-3]
-    return [s for s in (_PLACEHOLDER.sub("", seg) for seg in route.split("/")) if s]
+    return tuple(s for s in (_PLACEHOLDER.sub("", seg) for seg in route.split("/")) if s)
 
 
 def url_length(ctx: Ctx, *, max_length: int = 2048) -> Hit:
@@ -60,17 +62,23 @@ def path_chars(
 ) -> Hit:
     """A route segment has characters outside ``allowed`` (those in
     ``reported_elsewhere`` are left to the underscore-and-space rule)."""
-    ok = set(allowed) | set(reported_elsewhere)
-    for seg in _segments(ctx):
+    found = _bad_chars(ctx.route_template, allowed + reported_elsewhere)
+    return PASS if found is None else {"segment": found[0], "chars": found[1]}
+
+
+@lru_cache(maxsize=2048)
+def _bad_chars(route: str, allowed: str) -> tuple[str, str] | None:
+    ok = set(allowed)
+    for seg in _segments(route):
         bad = {c for c in seg if c not in ok}
         if bad:
-            return {"segment": seg[:60], "chars": "".join(sorted(bad))[:20]}
-    return PASS
+            return seg[:60], "".join(sorted(bad))[:20]
+    return None
 
 
 def path_word_separators(ctx: Ctx) -> Hit:
     """A route segment joins words by case (lineItems, LineItems), not by hyphens."""
-    for seg in _segments(ctx):
+    for seg in _segments(ctx.route_template):
         if _HUMP.search(seg):
             return {"segment": seg[:60]}
     return PASS
@@ -78,7 +86,7 @@ def path_word_separators(ctx: Ctx) -> Hit:
 
 def path_underscore_space(ctx: Ctx) -> Hit:
     """A route segment (the path, not the query) contains ``_`` or a space."""
-    for seg in _segments(ctx):
+    for seg in _segments(ctx.route_template):
         if "_" in seg or " " in seg or "%20" in seg:
             return {"segment": seg[:60]}
     return PASS
@@ -87,7 +95,7 @@ def path_underscore_space(ctx: Ctx) -> Hit:
 def url_major_version(ctx: Ctx) -> Hit:
     """No segment of the route template is a major version ``v<N>``."""
     route = ctx.route_template
-    if any(VERSION_SEGMENT.fullmatch(seg) for seg in route.split("/")):
+    if any(VERSION_SEGMENT.fullmatch(seg) for seg in _segments(route)):
         return PASS
     return {"route": route[:80]}
 
@@ -173,15 +181,17 @@ def error_internals(
 # --- tracing (SPA, W3C Trace Context) -------------------------------------------------
 
 
+@lru_cache(maxsize=64)  # the response's value is judged by two rules in a row
 def _trace_id(value: str | None) -> str | None:
     """The trace-id of a valid version-00-compatible traceparent, else None."""
     if value is None:
         return None
-    m = _TRACEPARENT.match(value.strip())
-    if m is None or m.group(1) == "ff" or set(m.group(2)) == {"0"} or set(m.group(3)) == {"0"}:
+    value = value.strip()
+    m = _TRACEPARENT.match(value)
+    if m is None or m.group(1) == "ff" or m.group(2) == _ZERO_TRACE or m.group(3) == _ZERO_SPAN:
         return None
-    if m.group(1) == "00" and m.end() != len(value.strip()):
-        return None
+    if m.group(1) == "00" and m.end() != len(value):
+        return None  # version 00 has exactly four fields
     return m.group(2)
 
 
@@ -226,9 +236,8 @@ def json_representation(ctx: Ctx) -> Hit:
     return {"type": mt}
 
 
-def _fields(walked: Walk, reserved: Sequence[str]) -> list[tuple[str, str]]:
-    skip = set(reserved)
-    return [(k, p) for k, p in walked.keys.items() if k not in skip]
+def _named(walked: Walk, style: str, reserved: Sequence[str]) -> list[str]:
+    return [k for k in walked.by_style().get(style, ()) if k not in reserved]
 
 
 def field_naming(
@@ -242,10 +251,10 @@ def field_naming(
     walked = ctx.json_walk(max_bytes)
     if walked is None:
         return PASS
-    bad = [(k, p) for k, p in _fields(walked, reserved) if naming_style(k) in styles]
+    bad = sorted(k for style in styles for k in _named(walked, style, reserved))
     if not bad:
         return PASS
-    return {"field": bad[0][0][:40], "path": bad[0][1][:80], "count": len(bad)}
+    return {"field": bad[0][:40], "path": walked.path_of(key=bad[0])[:80], "count": len(bad)}
 
 
 def naming_mixed(
@@ -255,13 +264,9 @@ def naming_mixed(
     walked = ctx.json_walk(max_bytes)
     if walked is None:
         return PASS
-    first: dict[str, str] = {}
-    for k, _ in _fields(walked, reserved):
-        style = naming_style(k)
-        if style in ("camel", "snake") and style not in first:
-            first[style] = k
-            if len(first) == 2:
-                return {"camel": first["camel"][:40], "snake": first["snake"][:40]}
+    camel, snake = _named(walked, "camel", reserved), _named(walked, "snake", reserved)
+    if camel and snake:
+        return {"camel": camel[0][:40], "snake": snake[0][:40]}
     return PASS
 
 
@@ -271,10 +276,10 @@ def payload_dates(ctx: Ctx, *, problem: str = "format", max_bytes: int = BODY_MA
     walked = ctx.json_walk(max_bytes)
     if walked is None or not walked.dates:
         return PASS
-    bad = [(p, v) for p, v in walked.dates if date_problem(v) == problem]
+    bad = walked.date_problems().get(problem)
     if not bad:
         return PASS
-    return {"value": bad[0][1][:40], "path": bad[0][0][:80], "count": len(bad)}
+    return {"value": bad[0][:40], "path": walked.path_of(value=bad[0])[:80], "count": len(bad)}
 
 
 # --- versions (VER) ----------------------------------------------------------------------

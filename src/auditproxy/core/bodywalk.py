@@ -1,16 +1,16 @@
 """What the payload rules need from a parsed JSON document, gathered in one bounded walk.
 
 ``walk(doc)`` visits the document once (at most ``max_nodes`` values) and keeps
-the distinct field names (each with the JSON path where it was first seen) and
-the string values that look like dates. ``naming_style`` and ``date_problem``
-classify what the walk found; the checks (AME.*, DOT.*) and the per-API naming
-tally (``core/conventions.py``) share them. Pure functions over plain values.
+the distinct field names and the string values that look like dates.
+``naming_style`` and ``date_problem`` classify what the walk found; the checks
+(AME.*, DOT.*) and the per-API naming tally (``core/conventions.py``) share them.
+Pure functions over plain values.
 """
 
 from __future__ import annotations
 
 import re
-from dataclasses import dataclass
+from collections.abc import Iterable
 from functools import lru_cache
 from typing import Literal
 
@@ -38,50 +38,89 @@ _DATE_TIME = re.compile(
 _UTC_OFFSETS = frozenset({"Z", "z", "+00:00", "-00:00"})
 
 
-@dataclass(frozen=True, slots=True)
 class Walk:
-    """The field names and date-like strings of one JSON document."""
+    """The distinct field names and the date-like strings of one JSON document.
 
-    keys: dict[str, str]  # distinct field name -> JSON path where it was first seen
-    dates: tuple[tuple[str, str], ...]  # (JSON path, value) of date-like strings
-    complete: bool  # False when the node budget ran out before the end
+    Paths are not built during the walk (most bodies pass every rule): ``path_of``
+    finds where a field name or a value occurs when a message needs it."""
+
+    __slots__ = ("_problems", "_styles", "complete", "dates", "doc", "keys")
+
+    def __init__(self, doc: object, keys: set[str], dates: tuple[str, ...], complete: bool) -> None:
+        self.doc = doc
+        self.keys = keys  # distinct field names
+        self.dates = dates  # date-like string values, in document order
+        self.complete = complete  # False when the node budget ran out before the end
+        self._styles: dict[str, list[str]] | None = None
+        self._problems: dict[str, list[str]] | None = None
+
+    def date_problems(self) -> dict[str, list[str]]:
+        """The date-like values per ``date_problem`` (computed once)."""
+        if self._problems is None:
+            problems: dict[str, list[str]] = {}
+            for value in self.dates:
+                problem = date_problem(value)
+                if problem is not None:
+                    problems.setdefault(problem, []).append(value)
+            self._problems = problems
+        return self._problems
+
+    def by_style(self) -> dict[str, list[str]]:
+        """The field names per ``naming_style``, each list sorted (computed once)."""
+        if self._styles is None:
+            styles: dict[str, list[str]] = {}
+            for key in sorted(self.keys):
+                styles.setdefault(naming_style(key), []).append(key)
+            self._styles = styles
+        return self._styles
+
+    def path_of(self, *, key: str | None = None, value: str | None = None) -> str:
+        """The JSON path of the first member named ``key`` or the first string ``value``."""
+        todo: list[tuple[str, object]] = [("$", self.doc)]
+        i = 0
+        while i < len(todo) and i < MAX_NODES:
+            path, node = todo[i]
+            i += 1
+            if node == value and isinstance(node, str):
+                return path
+            if isinstance(node, dict):
+                if key is not None and key in node:
+                    return f"{path}.{key}"
+                todo.extend((f"{path}.{k}", v) for k, v in node.items())
+            elif isinstance(node, list):
+                todo.extend((f"{path}[{n}]", v) for n, v in enumerate(node))
+        return "$"
 
 
 def walk(doc: object, *, max_nodes: int = MAX_NODES) -> Walk:
     """Visit ``doc`` breadth-first, at most ``max_nodes`` values."""
-    keys: dict[str, str] = {}
-    dates: list[tuple[str, str]] = []
-    todo: list[tuple[str, object]] = [("$", doc)]
+    keys: set[str] = set()
+    dates: list[str] = []
+    todo: list[object] = [doc]
     visited = 0
     i = 0
     while i < len(todo):
-        if visited >= max_nodes:
-            return Walk(keys, tuple(dates), False)
-        path, node = todo[i]
+        node = todo[i]
         i += 1
-        visited += 1
-        if isinstance(node, dict):
-            for k, v in node.items():
-                child = f"{path}.{k}"
-                if k not in keys:
-                    keys[k] = child
-                if isinstance(v, dict | list):
-                    todo.append((child, v))
-                elif isinstance(v, str):
-                    visited += 1
-                    if len(dates) < MAX_DATES and _looks_like_date(v):
-                        dates.append((child, v))
-        elif isinstance(node, list):
-            for n, v in enumerate(node):
-                if isinstance(v, dict | list):
-                    todo.append((f"{path}[{n}]", v))
-                elif isinstance(v, str):
-                    visited += 1
-                    if len(dates) < MAX_DATES and _looks_like_date(v):
-                        dates.append((f"{path}[{n}]", v))
-        elif isinstance(node, str) and _looks_like_date(node):
-            dates.append((path, node))
-    return Walk(keys, tuple(dates), True)
+        if type(node) is dict:
+            keys.update(node)
+            values: Iterable[object] = node.values()
+        elif type(node) is list:
+            values = node
+        else:  # a scalar document
+            if type(node) is str and _looks_like_date(node):
+                dates.append(node)
+            continue
+        visited += len(node)
+        if visited > max_nodes:
+            return Walk(doc, keys, tuple(dates), False)
+        for v in values:
+            t = type(v)
+            if t is dict or t is list:
+                todo.append(v)
+            elif t is str and len(dates) < MAX_DATES and _looks_like_date(v):  # type: ignore[arg-type]
+                dates.append(v)  # type: ignore[arg-type]
+    return Walk(doc, keys, tuple(dates), True)
 
 
 def _looks_like_date(value: str) -> bool:

@@ -11,6 +11,7 @@ from __future__ import annotations
 import json
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
+from functools import lru_cache
 from typing import Any, Literal
 
 from auditproxy.core.bodywalk import Walk, walk
@@ -30,6 +31,7 @@ _UNSET = object()
 # is fed the exchange right after the engine audited it and reuses this walk
 # instead of parsing the body again (see ``shared_walk``).
 _last_walk: tuple[bytes, Walk] | None = None
+_auto_template = lru_cache(maxsize=1024)(auto_template)
 
 
 class Ctx:
@@ -37,7 +39,9 @@ class Ctx:
     by lower-case name; the media type, the parsed JSON body and its walk are
     computed on first use and shared by every check of the exchange."""
 
-    __slots__ = ("_json", "_media_type", "_walk", "ex", "h", "method", "profile", "status")
+    __slots__ = (
+        "_json", "_media_type", "_rh", "_route", "_walk", "ex", "h", "method", "profile", "status"
+    )  # fmt: skip
 
     def __init__(self, ex: Exchange, profile: Profile) -> None:
         self.ex = ex
@@ -57,6 +61,8 @@ class Ctx:
         self._media_type: str | None = None
         self._json: object = _UNSET
         self._walk: object = _UNSET
+        self._route: str | None = None
+        self._rh: dict[str, str] | None = None
 
     def headers(self) -> dict[str, list[str]]:
         """Response headers by lower-case name (built once per exchange)."""
@@ -70,7 +76,14 @@ class Ctx:
         return values[0] if values else None
 
     def request_header(self, name: str) -> str | None:
-        return self.ex.request.header(name)
+        """The first value of request header ``name`` (index built on first use)."""
+        rh = self._rh
+        if rh is None:
+            rh = {}
+            for k, v in self.ex.request.headers:
+                rh.setdefault(k.lower(), v)
+            self._rh = rh
+        return rh.get(name if name.islower() else name.lower())
 
     @property
     def media_type(self) -> str:
@@ -87,10 +100,13 @@ class Ctx:
     def route_template(self) -> str:
         """The route label the URL rules judge; past the label cap (``other``) the
         path with its id segments collapsed."""
-        route = self.ex.route
-        if route and route != OTHER:
-            return route
-        return auto_template(self.ex.request.path)
+        route = self._route
+        if route is None:
+            route = self.ex.route
+            if not route or route == OTHER:
+                route = _auto_template(self.ex.request.path)
+            self._route = route
+        return route
 
     def json_body(self) -> tuple[bool | None, object]:
         """(True, doc) when the body parses, (False, error) when it does not,

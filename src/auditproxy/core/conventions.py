@@ -11,11 +11,10 @@ body (``checkctx.shared_walk``), so the tally parses nothing itself on the live 
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
-from auditproxy.core.bodywalk import naming_style
 from auditproxy.core.checkctx import shared_walk
 from auditproxy.core.model import Exchange
 from auditproxy.core.profile import Profile
@@ -83,7 +82,7 @@ class ApiTally:
         if self._naming and self._profile is not None and exchange.response_body.size:
             walked = shared_walk(exchange, self._profile, self._max_bytes)
             if walked is not None:
-                self._tally(api, walked.keys, route)
+                self._tally(api, walked.by_style(), route)
 
     def _api(self, route: str) -> _Api:
         root = self._roots.get(route)
@@ -98,18 +97,17 @@ class ApiTally:
             api = self._apis[root] = _Api()
         return api
 
-    def _tally(self, api: _Api, keys: Sequence[str] | dict[str, str], route: str) -> None:
-        for key in keys:
-            style = naming_style(key)
-            conv = api.styles.get(style)
-            if conv is None or key in self._reserved or key in conv.names:
-                continue
-            if len(conv.names) < self.max_names:
-                conv.names.add(key)
-            else:
-                conv.more += 1
-            if conv.example is None:
-                conv.example = (key, route)
+    def _tally(self, api: _Api, by_style: Mapping[str, list[str]], route: str) -> None:
+        for style, conv in api.styles.items():
+            for key in by_style.get(style, ()):
+                if key in self._reserved or key in conv.names:
+                    continue
+                if len(conv.names) < self.max_names:
+                    conv.names.add(key)
+                else:
+                    conv.more += 1
+                if conv.example is None:
+                    conv.example = (key, route)
 
     def as_dict(self) -> dict[str, Any]:
         """Per API root: exchanges, ``api_info`` (``seen``, ``answered <status>`` or

@@ -20,6 +20,7 @@ from __future__ import annotations
 import re
 from collections import OrderedDict
 from collections.abc import Sequence
+from functools import lru_cache
 
 OTHER = "other"
 STANDARD_METHODS = frozenset(
@@ -158,6 +159,7 @@ class RouteLabeler:
 VERSION_SEGMENT = re.compile(r"v[0-9]+")
 
 
+@lru_cache(maxsize=4096)  # route labels are bounded
 def api_root(route: str) -> str:
     """The root of the API a route belongs to: its path up to and including the
     first major-version segment (``/v1/orders/{id}`` -> ``/v1``), else its first
@@ -169,6 +171,7 @@ def api_root(route: str) -> str:
     return "/" + segments[0]
 
 
+@lru_cache(maxsize=4096)
 def is_api_info(route: str, resource: str = "api-info") -> bool:
     """True when ``route`` is its API's api-info resource, ``<api root>/api-info``
     (DIGG VER.06); ``/api-info`` for an API served at the root."""
