@@ -133,6 +133,10 @@ def audit(exchange: Exchange, profile: Profile, *, phase: Phase = "all") -> tupl
         )
         if not bound:
             return ()
+        if exchange.origin != "upstream":  # the proxy answered: rare, filtered here
+            bound = tuple(
+                b for b in bound if b.rule.origins is None or exchange.origin in b.rule.origins
+            )
         ctx = Ctx(exchange, profile)
         out: list[Finding] = []
         for b in bound:

@@ -21,6 +21,7 @@ from auditproxy.core.model import Body, Exchange, RequestHead, ResponseHead
 from auditproxy.core.profile import HandlingRow, Profile, RetryWhen, Rule
 
 SEVERITIES = ("must", "should", "may")
+ORIGINS = ("upstream", "proxy")
 ADVICES = ("never", "must", "may", "conditional")
 RETRY_WHEN: tuple[RetryWhen, ...] = get_args(RetryWhen)
 _RULE_KEYS = {
@@ -244,7 +245,7 @@ def parse_rule(row: Any, index: int, source: str, default_version: str) -> Rule:
     params = dict(_mapping(row.get("params") or {}, source, f"{where}.params"))
     check_params(check, params, source, f"{where}.params")
     applies = _mapping(row.get("applies") or {}, source, f"{where}.applies")
-    _unknown_keys(applies, {"status", "methods"}, source, f"{where}.applies")
+    _unknown_keys(applies, {"status", "methods", "origin"}, source, f"{where}.applies")
     statuses = (
         _statuses(applies["status"], source, f"{where}.applies.status")
         if "status" in applies
@@ -254,6 +255,13 @@ def parse_rule(row: Any, index: int, source: str, default_version: str) -> Rule:
     if "methods" in applies:
         items = _list(applies["methods"], source, f"{where}.applies.methods")
         methods = frozenset(_str(m, source, f"{where}.applies.methods") for m in items)
+    origins = None
+    if "origin" in applies:
+        items = _list(applies["origin"], source, f"{where}.applies.origin")
+        for o in items:
+            if o not in ORIGINS:
+                raise _fail(source, f"{where}.applies.origin", o, "upstream or proxy")
+        origins = frozenset(items)
     header = row.get("header") or params.get("header") or spec.header
     examples: dict[str, tuple[Mapping[str, Any], ...]] = {}
     for kind, cases in _mapping(row.get("examples") or {}, source, f"{where}.examples").items():
@@ -276,6 +284,7 @@ def parse_rule(row: Any, index: int, source: str, default_version: str) -> Rule:
         phase=spec.phase,
         statuses=statuses,
         methods=methods,
+        origins=origins,
         profile_version=str(row.get("profile_version", default_version)),
         description=_str(
             row.get("description", ""), source, f"{where}.description", allow_empty=True
@@ -328,6 +337,7 @@ def apply_overrides(
             id=rule.id, check=rule.check, severity=severity, message=rule.message,
             source=rule.source, enabled=enabled, params=params, category=rule.category,
             header=header, phase=rule.phase, statuses=rule.statuses, methods=rule.methods,
+            origins=rule.origins,
             profile_version=rule.profile_version, description=rule.description,
             examples=rule.examples,
         )  # fmt: skip

@@ -51,6 +51,7 @@ class Rule:
     phase: Literal["head", "body"] = "head"
     statuses: frozenset[int] | None = None  # None: every status
     methods: frozenset[str] | None = None  # None: every method
+    origins: frozenset[str] | None = None  # who answered: upstream, proxy; None: both
     profile_version: str = ""
     description: str = ""
     examples: Mapping[str, tuple[Mapping[str, Any], ...]] = field(default_factory=dict)
