@@ -40,7 +40,7 @@ class _Convention:
 @dataclass(slots=True)
 class _Api:
     exchanges: int = 0
-    api_info_status: int | None = None  # the last answer to GET <root>/api-info
+    api_info_status: int | None = None  # a 2xx answer to GET <root>/api-info, else the last
     styles: dict[str, _Convention] = field(
         default_factory=lambda: {k: _Convention() for k in _CONVENTIONS}
     )
@@ -109,6 +109,46 @@ class ApiTally:
                 if conv.example is None:
                     conv.example = (key, route)
 
+    def state(self) -> dict[str, Any]:
+        """The tally as JSON-ready data; ``merge`` adds it to another tally."""
+        return {
+            root: {
+                "exchanges": api.exchanges,
+                "api_info_status": api.api_info_status,
+                "styles": {
+                    style: [sorted(c.names), c.more, list(c.example) if c.example else None]
+                    for style, c in api.styles.items()
+                },
+            }
+            for root, api in self._apis.items()
+        }
+
+    def merge(self, state: dict[str, Any]) -> None:
+        """Add another tally's ``state()`` (kept within this tally's bounds)."""
+        for root, row in state.items():
+            if root not in self._apis and len(self._apis) >= self.max_apis:
+                root = OTHER
+            api = self._apis.get(root)
+            if api is None:
+                api = self._apis[root] = _Api()
+            api.exchanges += int(row["exchanges"])
+            if row["api_info_status"] is not None:
+                api.api_info_status = _better(api.api_info_status, int(row["api_info_status"]))
+            for style, (names, more, example) in row["styles"].items():
+                conv = api.styles.get(style)
+                if conv is None:
+                    continue
+                for name in names:
+                    if name in conv.names:
+                        continue
+                    if len(conv.names) < self.max_names:
+                        conv.names.add(name)
+                    else:
+                        conv.more += 1
+                conv.more += int(more)
+                if conv.example is None and example:
+                    conv.example = (str(example[0]), str(example[1]))
+
     def as_dict(self) -> dict[str, Any]:
         """Per API root: exchanges, ``api_info`` (``seen``, ``answered <status>`` or
         ``never seen``, when VER.06 is on) and ``naming`` (counts per convention and
@@ -122,6 +162,11 @@ class ApiTally:
                 row["naming"] = _naming(api)
             out[root] = row
         return out
+
+
+def _better(old: int | None, new: int) -> int:
+    """A 2xx answer stays (the resource is there); otherwise the newer answer."""
+    return old if old is not None and 200 <= old <= 299 else new
 
 
 def _api_info(status: int | None) -> str:

@@ -172,6 +172,8 @@ class Report:
             "severities": dict(self._severities),
             "timeline": self._timeline.state(),
             "advice": {str(s): dict(c) for s, c in self._advice.items()},
+            "url_seen": sorted([rule, route] for rule, route in self._url_seen),
+            "apis": self.apis.state(),
         }
 
     def merge(self, state: dict[str, Any]) -> None:
@@ -200,6 +202,14 @@ class Report:
         self._timeline.merge(state["timeline"])
         for status, counts in state["advice"].items():
             self._advice.setdefault(int(status), Counter()).update(counts)
+        for rule, route in state.get("url_seen", ()):
+            if (rule, route) in self._url_seen:  # both counted it: once per route
+                stats = self._rules[rule]
+                stats.count -= 1
+                self._severities[stats.severity.value] -= 1
+                self._routes[route].rules[rule] -= 1
+            self._url_seen.add((rule, route))
+        self.apis.merge(state.get("apis", {}))
 
     def _in_matrix(self, method: str, status: int) -> bool | None:
         if self.profile is None:
@@ -232,7 +242,7 @@ class Report:
             name: {
                 "exchanges": r.exchanges,
                 "noncompliant": r.noncompliant,
-                "top_rules": [[rid, n] for rid, n in r.rules.most_common(_TOP_RULES)],
+                "top_rules": [list(kv) for kv in _top(r.rules)],
                 "by_rule": dict(sorted(r.rules.items())),
             }
             for name, r in sorted(self._routes.items())
@@ -276,6 +286,11 @@ class Report:
 
 
 # --- rendering ------------------------------------------------------------------------
+
+
+def _top(rules: Counter[str]) -> list[tuple[str, int]]:
+    """The most frequent rules, ties by rule id (the same however the counts were merged)."""
+    return sorted(rules.items(), key=lambda kv: (-kv[1], kv[0]))[:_TOP_RULES]
 
 
 def _table(headers: list[str], rows: list[list[str]]) -> list[str]:
