@@ -3,6 +3,8 @@ credentials never echoed, and judging what a recording kept."""
 
 from __future__ import annotations
 
+import dataclasses
+
 import pytest
 
 from auditproxy.core.engine import Profile, audit
@@ -44,3 +46,15 @@ def test_request_body_not_utf8_and_dropped_sample(digg: Profile) -> None:
     assert "ARQ.01.UTF8" in {f.rule for f in audit(bad, digg)}
     assert "ARQ.01.UTF8" in {f.rule for f in audit(declared, digg)}
     assert "ARQ.01.UTF8" not in {f.rule for f in audit(cut, digg)}  # a sample cut mid-character
+
+
+def test_proxy_answers_are_not_judged_by_the_api_rules(digg: Profile) -> None:
+    """A 502 the proxy made (no traceparent, unversioned URL) gets none of the DIGG API
+    rules, which apply to what the upstream answered; the same head from the upstream does."""
+    head = {"Date": IMF_DATE, "Content-Type": "application/problem+json"}
+    body = b'{"type": "about:blank", "title": "Bad Gateway", "status": 502}'
+    upstream = make_exchange("GET", 502, head, body, target="/orders/1", traced=False)
+    proxy = dataclasses.replace(upstream, origin="proxy")
+    api_rules = {"SPA.04.TRACEPARENT-RESPONSE", "VER.05.URL-MAJOR"}
+    assert api_rules <= {f.rule for f in audit(upstream, digg)}
+    assert not api_rules & {f.rule for f in audit(proxy, digg)}

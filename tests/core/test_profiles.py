@@ -85,6 +85,9 @@ ROW_ERRORS = [
      "rules.FEL.01.MEMBERS.colour", "expected one of"),
     ("rules", lambda d: _rule(d, "ARP.03.LOCATION-201").update(applies={"status": [999]}),
      "rules.ARP.03.LOCATION-201.applies.status", "got 999"),
+    ("rules", lambda d: _rule(d, "SPA.04.TRACEPARENT-RESPONSE").update(
+        applies={"origin": ["client"]}),
+     "rules.SPA.04.TRACEPARENT-RESPONSE.applies.origin", 'got "client", expected upstream'),
     ("rules", lambda d: d["rules"].append(dict(d["rules"][0])),
      "rules.RFC9110-STATUS-RANGE.id", "each rule id once"),
     ("matrix", lambda d: d["rows"][0].update(cells="X X"),
