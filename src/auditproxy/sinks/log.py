@@ -29,6 +29,7 @@ _EXCHANGE_TAIL = '"event":"exchange_completed","level":"info"'
 _EXCHANGE_FIELDS = (
     "request_id", "traceparent", "route", "method", "status", "origin", "duration_ms",
     "upstream_ms", "request_bytes", "response_bytes", "findings", "error", "client",
+    "attempt", "delivered",
 )  # fmt: skip
 _OWN = frozenset(
     (*_EXCHANGE_FIELDS, "rule", "severity", "message", "header", "event", "level", "timestamp")
@@ -57,7 +58,8 @@ def _exchange_members(
         f'"response_bytes":{exchange.response_body.size:d},'
         f'"findings":[{",".join([_enc(f.rule) for f in findings])}],'
         f'"error":{"null" if error is None else _enc(error)},'
-        f'"client":{_enc(exchange.client_address)}'
+        f'"client":{_enc(exchange.client_address)},"attempt":{exchange.attempt:d},'
+        f'"delivered":{"true" if exchange.delivered else "false"}'
     )
 
 
@@ -83,6 +85,8 @@ def _exchange_fields(
         "findings": [f.rule for f in findings],
         "error": exchange.error,
         "client": exchange.client_address,
+        "attempt": exchange.attempt,
+        "delivered": exchange.delivered,
     }
 
 

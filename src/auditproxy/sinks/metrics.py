@@ -82,6 +82,13 @@ class Metrics:
             ["rule", "action"],
             registry=registry,
         )
+        self.client_aborts = Counter(
+            "auditproxy_client_aborts",
+            "Answers the client did not receive in full (it went away, or the proxy cut "
+            "the connection after an upstream failure mid-body).",
+            ["route"],
+            registry=registry,
+        )
         self.recorded = Counter(
             "auditproxy_recorded_exchanges",
             "Exchanges written to the recording.",
@@ -161,6 +168,8 @@ class Metrics:
             child.observe(upstream_seconds)
         if exchange.attempt < exchange.attempts:
             return
+        if not exchange.delivered:
+            self.client_aborts.labels(route).inc()
         rkey = (route, method_label, status, compliant)
         child = self._requests.get(rkey)
         if child is None:
