@@ -20,7 +20,7 @@ from auditproxy.core.model import Exchange
 from auditproxy.core.profile import Profile
 from auditproxy.core.redact import Redaction
 from auditproxy.core.report import Report
-from auditproxy.core.routes import RouteLabeler
+from auditproxy.core.routes import RouteLabeler, prefix_matches, routing_path
 from auditproxy.profiles import load_profile
 from auditproxy.settings import load_settings
 
@@ -41,9 +41,13 @@ class AuditContext:
     routes: tuple[RouteConf, ...] = ()
     redaction: Redaction = dataclasses.field(default_factory=Redaction.build)
 
-    def public(self, path: str) -> bool | None:
+    def public(self, target: str) -> bool | None:
+        """The ``public`` flag of the first route whose prefix covers the target's
+        path, matched as the live proxy routes it (segment-wise on the decoded path:
+        ``/orders`` covers ``/orders/1``, not ``/ordersx``); None when none covers it."""
+        path = routing_path(target)
         for r in self.routes:
-            if path.startswith(r.prefix):
+            if prefix_matches(r.prefix, path):
                 return r.public
         return None
 
@@ -99,8 +103,8 @@ def audit_entry(ctx: AuditContext, source: str, entry: Mapping[str, Any]) -> Aud
     ex = from_har_entry(entry)
     changes: dict[str, Any] = {}
     if not ex.route:
-        changes["route"] = ctx.labeler.label(ex.request.path)
-    public = ctx.public(ex.request.path)
+        changes["route"] = ctx.labeler.label(routing_path(ex.request.target))
+    public = ctx.public(ex.request.target)
     if public is not None:
         changes["public"] = public
     if changes:

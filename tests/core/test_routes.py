@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from auditproxy.core.routes import RouteLabeler, method_label
+from auditproxy.core.routes import RouteLabeler, method_label, prefix_matches, routing_path
 
 AUTO = [
     ("/orders/42", "/orders/{id}"),
@@ -73,3 +73,22 @@ def test_method_label(method: str, label: str) -> None:
     """Standard methods keep their name; anything else is OTHER."""
     assert method_label(method) == label
     assert RouteLabeler.method_label(method) == label
+
+
+@pytest.mark.parametrize(
+    ("target", "path", "under_orders"),
+    [
+        ("/orders", "/orders", True),
+        ("/orders/1?x=/ordersx", "/orders/1", True),
+        ("/orders%2F2", "/orders/2", True),
+        ("/ordersx", "/ordersx", False),
+        ("/orders%78", "/ordersx", False),
+        ("/order", "/order", False),
+    ],
+)
+def test_routing_path_is_what_a_prefix_is_matched_against(
+    target: str, path: str, under_orders: bool
+) -> None:
+    """The decoded path without the query; ``/orders`` covers it segment-wise only."""
+    assert routing_path(target) == path
+    assert prefix_matches("/orders", routing_path(target)) is under_orders

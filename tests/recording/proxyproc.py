@@ -85,6 +85,11 @@ async def start_proxy(tmp_path: Path, upstream: str, record: str) -> ServeProces
         f"upstream: {upstream}\nrecord: {record}\nlog: {{level: info, format: json}}\n"
         "timeouts: {shutdown_grace: 10s}\n"
     )
+    return await serve_config(config)
+
+
+async def serve_config(config: Path) -> ServeProcess:
+    """Start ``auditproxy serve --config config`` on free ports; wait until it listens."""
     env = {k: v for k, v in os.environ.items() if not k.startswith("AUDITPROXY_")}
     proc = await asyncio.create_subprocess_exec(
         sys.executable, "-m", "auditproxy", "serve", "--config", str(config),

@@ -21,6 +21,7 @@ import re
 from collections import OrderedDict
 from collections.abc import Sequence
 from functools import lru_cache
+from urllib.parse import unquote
 
 OTHER = "other"
 STANDARD_METHODS = frozenset(
@@ -88,6 +89,14 @@ def prefix_matches(prefix: str, path: str) -> bool:
     """True when ``path`` is ``prefix`` or lies under it segment-wise, as ``routes:``
     prefixes match: ``/orders`` matches ``/orders`` and ``/orders/1``, not ``/ordersx``."""
     return prefix == "/" or path == prefix or path.startswith(prefix.rstrip("/") + "/")
+
+
+def routing_path(target: str) -> str:
+    """The path a ``routes:`` prefix is matched against: the target's path without
+    the query, percent-decoded, as the live proxy routes a request
+    (``/orders%2F1?x`` -> ``/orders/1``)."""
+    path = target.split("?", 1)[0].split("#", 1)[0]
+    return unquote(path) if "%" in path else path
 
 
 def template_pattern(template: str) -> re.Pattern[str]:
