@@ -93,13 +93,17 @@ async def _probe(base: str) -> str | None:
     return None
 
 
+def _rfc3339(at: float) -> str:
+    """Epoch seconds as RFC 3339 UTC text with milliseconds."""
+    return datetime.fromtimestamp(at, UTC).isoformat(timespec="milliseconds").replace("+00:00", "Z")
+
+
 def _with_rfc3339_time(item: dict[str, Any]) -> dict[str, Any]:
     """A remembered finding with its epoch ``time`` as RFC 3339 UTC text."""
     at = item.get("time")
     if not isinstance(at, int | float):
         return item
-    text = datetime.fromtimestamp(at, UTC).isoformat(timespec="milliseconds")
-    return {**item, "time": text.replace("+00:00", "Z")}
+    return {**item, "time": _rfc3339(at)}
 
 
 def _json(data: Any, status: int = 200) -> web.Response:
@@ -143,17 +147,16 @@ def setup_admin_routes(app: web.Application, ctx: ProxyContext) -> None:
         return _json({"findings": [_with_rfc3339_time(i) for i in items]})
 
     async def report(request: web.Request) -> web.Response:
-        if ctx.report is None:
-            return _json({"note": "compliance report not available"})
-        if shared is not None:  # --workers: every worker's exchanges
-            summary = report_share.merged(ctx.report, shared)
-        else:
-            summary = ctx.report.as_dict()
+        current = ctx.report  # one report for this answer, even if a reload swaps it
+        # With --workers: every worker's exchanges.
+        summary = current.as_dict() if shared is None else report_share.merged(current, shared)
+        summary["since"] = _rfc3339(ctx.report_since)
         kind = preferred_type(request.headers.get("Accept", ""), REPORT_TYPES)
         vary = {"Vary": "Accept"}
         if kind == "text/html":
-            page = render_html(summary, ctx.report.profile or ctx.runtime.profile,
-                               origin="live traffic since the proxy started",
+            page = render_html(summary, current.profile or ctx.runtime.profile,
+                               origin=f"live traffic since {ctx.report_began} "
+                                      f"({summary['since']})",
                                generated=time.time())  # fmt: skip
             return web.Response(text=page, content_type="text/html",
                                 headers={**vary, "Content-Security-Policy": csp()})  # fmt: skip
@@ -162,7 +165,7 @@ def setup_admin_routes(app: web.Application, ctx: ProxyContext) -> None:
         return web.json_response(summary, headers=vary)
 
     async def reload(request: web.Request) -> web.Response:
-        error = ctx.reload()
+        error = await ctx.reload()
         if error:
             return _json({"status": "failed", "error": error}, status=400)
         return _json({"status": "reloaded", "profile": ctx.runtime.profile.name})

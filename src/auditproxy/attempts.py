@@ -164,6 +164,7 @@ def audited(ex: Exchange, profile: Profile, total: float, upstream: float | None
         method=method if method in STANDARD_METHODS else "OTHER",
         total_seconds=total,
         upstream_seconds=upstream,
+        profile=profile,
     )
 
 

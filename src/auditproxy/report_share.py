@@ -5,8 +5,9 @@ workers share prometheus-client's multiprocess folder (``PROMETHEUS_MULTIPROC_DI
 set by :mod:`auditproxy.workers`), every worker writes its report's ``state()``
 there as ``report-<pid>.json`` (atomically, at most every ``INTERVAL`` seconds and
 only when it changed, and once more on shutdown), and the worker answering
-``/-/report`` merges its own live report with the others' files. The others' part
-of the answer is at most ``INTERVAL`` seconds old.
+``/-/report`` merges its own live report with the others' files of the same
+profile (after a reload, a worker that has not reloaded yet is left out). The
+others' part of the answer is at most ``INTERVAL`` seconds old.
 """
 
 from __future__ import annotations
@@ -35,26 +36,34 @@ def _own_file(directory: str) -> str:
     return os.path.join(directory, f"{_PREFIX}{os.getpid()}.json")
 
 
+def _profile_tag(report: Report) -> list[str] | None:
+    p = report.profile
+    return None if p is None else [p.name, p.version]
+
+
 def write_state(report: Report, directory: str) -> None:
     path = _own_file(directory)
     tmp = f"{path}.tmp"
     with open(tmp, "w", encoding="utf-8") as fh:
-        json.dump(report.state(), fh)
+        json.dump({**report.state(), "profile": _profile_tag(report)}, fh)
     os.replace(tmp, path)
 
 
 def merged(report: Report, directory: str) -> dict[str, Any]:
-    """This process's report plus every other worker's last published state."""
+    """This process's report plus every other worker's last published state of
+    the same profile (a worker that has not yet reloaded into it is left out)."""
     total = Report(report.profile)
     total.merge(report.state())
-    own = _own_file(directory)
+    own, tag = _own_file(directory), _profile_tag(report)
     for path in sorted(glob.glob(os.path.join(directory, f"{_PREFIX}*.json"))):
         if path == own:
             continue
         try:
             with open(path, encoding="utf-8") as fh:
-                total.merge(json.load(fh))
-        except (OSError, ValueError, KeyError, TypeError):
+                state = json.load(fh)
+            if state.get("profile") == tag:
+                total.merge(state)
+        except (OSError, ValueError, KeyError, TypeError, AttributeError):
             continue  # a worker that is just starting or a file being replaced
     return total.as_dict()
 
@@ -66,11 +75,14 @@ def publisher(
 
     async def publish(_app: Any) -> AsyncIterator[None]:
         async def loop() -> None:
-            last = -1
+            last: tuple[int, int] | None = None
             while True:
                 current = report()
-                if current is not None and current.exchanges != last:
-                    last = current.exchanges
+                # A reload may replace the report: a new one is published even at
+                # the same count.
+                key = None if current is None else (id(current), current.exchanges)
+                if current is not None and key != last:
+                    last = key
                     with contextlib.suppress(OSError):
                         write_state(current, directory)
                 await asyncio.sleep(INTERVAL)

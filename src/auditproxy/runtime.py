@@ -12,8 +12,8 @@ import it.
 from __future__ import annotations
 
 import asyncio
-import importlib
 import socket
+import time
 from collections import deque
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -25,7 +25,8 @@ from yarl import URL
 
 from auditproxy import __version__
 from auditproxy.core.errors import ConfigError
-from auditproxy.core.profile import Profile
+from auditproxy.core.profile import Profile, same_guidelines
+from auditproxy.core.report import Report
 from auditproxy.core.retry import RetryBudget, RetryPolicy, compile_policy
 from auditproxy.core.rewrite import RewriteRule, compile_rewrites
 from auditproxy.core.routes import RouteLabeler, prefix_matches
@@ -138,13 +139,10 @@ def build_runtime(settings: Settings) -> Runtime:
     )
 
 
-def _load_report(profile: Profile) -> Any | None:
-    """The compliance report (core/report.py) when it is available."""
-    try:
-        module = importlib.import_module("auditproxy.core.report")
-    except ImportError:
-        return None
-    return module.Report(profile)
+def load_runtime(loader: Callable[[], Settings]) -> Runtime:
+    """Read the configuration and build its runtime (file I/O: reload runs it in a
+    worker thread, off the event loop)."""
+    return build_runtime(loader())
 
 
 class ProxyContext:
@@ -162,7 +160,9 @@ class ProxyContext:
         self.metrics = Metrics(self.registry)
         self.log_sink = LogSink()
         self.recent: deque[dict[str, Any]] = deque(maxlen=RECENT_FINDINGS)
-        self.report = _load_report(runtime.profile)
+        self.report = Report(runtime.profile)
+        self.report_since = time.time()  # when the report began counting, and why
+        self.report_began = "the proxy started"
         self.recorder: Recorder | None = None
         self.upstream: Upstream | None = None  # set while the traffic server runs
         self.deadlines = Deadlines()  # upstream timeouts of every request in flight
@@ -172,6 +172,8 @@ class ProxyContext:
         self.flights: set[asyncio.Task[None]] = set()  # the handlers in flight
         self.draining = False  # set when the stop begins: /readyz answers 503
         self._budgets: dict[str, tuple[RetryPolicy, RetryBudget]] = {}
+        self._reload_lock = asyncio.Lock()
+        self._reloads: set[asyncio.Task[str | None]] = set()  # scheduled by SIGHUP
         self._wire_sinks()
         self._set_build_info()
 
@@ -216,19 +218,53 @@ class ProxyContext:
         self.metrics.build_info.clear()
         self.metrics.build_info.labels(__version__, p.name, p.version).set(1)
 
-    def reload(self) -> str | None:
-        """Re-read the configuration and swap the runtime; None on success, else
-        the one-line error (the old configuration stays active)."""
-        if self.loader is None:
-            return "no configuration source to reload from"
-        try:
-            new = build_runtime(self.loader())
-        except ConfigError as exc:
-            log.error("config_reload_failed", error=str(exc))
-            return str(exc)
-        old = self.runtime.settings
+    def reload(self) -> asyncio.Task[str | None]:
+        """Schedule a reload: re-read the configuration off the event loop and swap
+        the runtime. The SIGHUP handler calls this and returns at once; ``POST
+        /-/reload`` awaits the task, whose result is None on success, else the
+        one-line error (the old configuration stays active). Reloads run one at a
+        time, in the order they were asked for."""
+        task = asyncio.get_running_loop().create_task(self._reload(), name="auditproxy-reload")
+        self._reloads.add(task)
+        task.add_done_callback(self._reloads.discard)
+        return task
+
+    async def _reload(self) -> str | None:
+        async with self._reload_lock:
+            if self.loader is None:
+                return "no configuration source to reload from"
+            try:
+                new = await asyncio.to_thread(load_runtime, self.loader)
+            except ConfigError as exc:
+                log.error("config_reload_failed", error=str(exc))
+                return str(exc)
+            except Exception as exc:  # a bug must not leave SIGHUP's task unretrieved
+                log.exception("config_reload_failed", error=str(exc))
+                return f"reload failed: {type(exc).__name__}: {exc}"
+            self._swap(new)
+            return None
+
+    def _swap(self, new: Runtime) -> None:
+        """Make ``new`` the runtime of every exchange from the next one on, and every
+        consumer of the profile follow it: the build info, the recorder's default,
+        and the report. The report starts over when the profile judges differently
+        (another profile, version or rule override): counts made under different
+        rules are not summed. A reload that keeps the profile keeps the counts."""
+        old = self.runtime
         self.runtime = new
         self._set_build_info()
-        changed = [k for k in RESTART_ONLY if getattr(old, k) != getattr(new.settings, k)]
-        log.info("config_reloaded", file=new.settings.config_file, restart_needed_for=changed)
-        return None
+        if self.recorder is not None:
+            self.recorder.profile = new.profile
+        held = self.report.profile
+        restarted = held is None or not same_guidelines(held, new.profile)
+        if restarted:
+            self.report = Report(new.profile)
+            self.report_since = time.time()
+            self.report_began = f"the profile changed to {new.profile.name} {new.profile.version}"
+            self._wire_sinks()
+        else:
+            self.report.profile = new.profile
+        changed = [k for k in RESTART_ONLY if getattr(old.settings, k) != getattr(new.settings, k)]
+        log.info("config_reloaded", file=new.settings.config_file, restart_needed_for=changed,
+                 profile=new.profile.name, profile_version=new.profile.version,
+                 report_restarted=restarted)  # fmt: skip

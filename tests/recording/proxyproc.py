@@ -36,8 +36,8 @@ class ServeProcess:
             self.events.append(event)
             if event.get("event") == "exchange_completed":
                 self.n_completed += 1
-                async with self._cond:
-                    self._cond.notify_all()
+            async with self._cond:
+                self._cond.notify_all()
             if event.get("event") == "proxy_started" and not self.started.done():
                 self.started.set_result(event)
         if not self.started.done():
@@ -47,6 +47,16 @@ class ServeProcess:
         """Until the proxy has logged ``n`` completed exchanges."""
         async with asyncio.timeout(timeout), self._cond:
             await self._cond.wait_for(lambda: self.n_completed >= n)
+
+    async def wait_event(self, name: str, nth: int = 1, timeout: float = 15.0) -> dict[str, Any]:
+        """The ``nth`` log event called ``name``, once it has been logged."""
+
+        def found() -> list[dict[str, Any]]:
+            return [e for e in self.events if e.get("event") == name]
+
+        async with asyncio.timeout(timeout), self._cond:
+            await self._cond.wait_for(lambda: len(found()) >= nth)
+        return found()[nth - 1]
 
     def completed(self) -> list[dict[str, Any]]:
         return [e for e in self.events if e.get("event") == "exchange_completed"]

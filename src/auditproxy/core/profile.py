@@ -6,7 +6,7 @@ engine (``core/engine.py``) compiles a profile's rules to check functions, and
 from __future__ import annotations
 
 from collections.abc import Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, fields
 from typing import Any, Literal
 
 from auditproxy.core.findings import Category, Severity
@@ -87,3 +87,12 @@ class Profile:
         if row is None:
             row = self.handling_classes.get(status // 100)
         return row
+
+
+def same_guidelines(a: Profile, b: Profile) -> bool:
+    """True when two loaded profiles judge alike: the same name, version, matrix,
+    handling table and rules (with their overrides). ``Profile`` itself compares by
+    identity; a reload that re-reads an unchanged profile gives a new, equal one."""
+    return a is b or all(
+        getattr(a, f.name) == getattr(b, f.name) for f in fields(Profile) if f.compare
+    )

@@ -6,6 +6,11 @@ finish step calls every sink in turn and contains each one's failure, so a sink
 never affects the client's response or the other sinks. A sink that must wait
 (the recorder with ``on_full: block``) returns an awaitable; the others return
 ``None`` and cost no coroutine.
+
+The report and the recorder take the profile from the exchange: a line is
+recorded with the profile its exchange was audited with, and the report counts
+only exchanges audited with its own profile (a reload that changes the profile
+starts a new report, see ``runtime.ProxyContext.reload``).
 """
 
 from __future__ import annotations
@@ -16,6 +21,7 @@ from typing import TYPE_CHECKING, Any, NamedTuple
 
 from auditproxy.core.findings import Finding, RetryAdvice
 from auditproxy.core.model import Exchange
+from auditproxy.core.profile import Profile, same_guidelines
 
 if TYPE_CHECKING:
     from auditproxy.core.report import Report
@@ -34,6 +40,7 @@ class Completed:
     method: str  # the method label: a standard method or OTHER
     total_seconds: float
     upstream_seconds: float | None
+    profile: Profile  # the profile the exchange was audited with (its request's snapshot)
 
 
 class Sink(NamedTuple):
@@ -87,7 +94,16 @@ def fan_out(
 
     sinks = [Sink("metrics", to_metrics), Sink("log", to_log), Sink("recent", to_recent)]
     if report is not None:
-        sinks.append(Sink("report", lambda c: report.add(c.exchange, c.findings, c.advice)))
+
+        def to_report(c: Completed) -> None:
+            held = report.profile
+            if held is None or c.profile is held or same_guidelines(c.profile, held):
+                report.add(c.exchange, c.findings, c.advice)
+            # else: audited under the profile a reload replaced; not this report's count
+
+        sinks.append(Sink("report", to_report))
     if recorder is not None:
-        sinks.append(Sink("recorder", lambda c: recorder.submit(c.exchange, c.findings, c.advice)))
+        sinks.append(
+            Sink("recorder", lambda c: recorder.submit(c.exchange, c.findings, c.advice, c.profile))
+        )
     return tuple(sinks)

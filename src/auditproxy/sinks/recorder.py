@@ -39,7 +39,7 @@ _NAME_RE = re.compile(r"^auditproxy-\d{8}T\d{6}-p(\d+)-(\d+)\.jsonl$")
 _BATCH = 256  # exchanges per write call
 _STOP = object()
 
-Item = tuple[Exchange, tuple[Finding, ...], RetryAdvice]
+Item = tuple[Exchange, tuple[Finding, ...], RetryAdvice, Profile]
 # One encoder for every line (json.dumps with options builds a new one per call).
 _ENCODE = json.JSONEncoder(ensure_ascii=False, separators=(",", ":")).encode
 
@@ -104,15 +104,20 @@ class Recorder:
         self._task = asyncio.create_task(self._writer(), name="auditproxy-recorder")
 
     async def submit(
-        self, exchange: Exchange, findings: tuple[Finding, ...], advice: RetryAdvice
+        self,
+        exchange: Exchange,
+        findings: tuple[Finding, ...],
+        advice: RetryAdvice,
+        profile: Profile | None = None,
     ) -> None:
-        """Queue one exchange; never blocks (unless on_full: block)."""
+        """Queue one exchange, audited with ``profile`` (the recorder's own when
+        None); never blocks (unless on_full: block)."""
         if not self.enabled or self._closed:
             return
         sampled_out = self.sample < 1.0 and self._rng() >= self.sample
         if sampled_out and not (self.keep_noncompliant and not is_compliant(findings)):
             return  # sampled out: not a drop
-        item: Item = (exchange, findings, advice)
+        item: Item = (exchange, findings, advice, profile or self.profile)
         if self.block:
             await self._queue.put(item)
             return
@@ -180,13 +185,13 @@ class Recorder:
 
     # ------------------------------------------------------------------ writer thread
     def _line(self, item: Item) -> bytes:
-        exchange, findings, advice = item
+        exchange, findings, advice, profile = item
         entry = to_har_entry(
             exchange,
             findings,
             advice,
-            profile_name=self.profile.name,
-            profile_version=self.profile.version,
+            profile_name=profile.name,
+            profile_version=profile.version,
             redaction=self.redaction,
             max_body=self.max_body,
         )
