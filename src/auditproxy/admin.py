@@ -124,8 +124,11 @@ def setup_admin_routes(app: web.Application, ctx: ProxyContext) -> None:
         if ctx.draining:
             return _json({"status": "not ready", "reasons": ["shutting down"]}, status=503)
         reasons = await probe.problems(tuple(sorted({r.base for r in rt.routes})))
-        if rt.settings.record.enabled and (ctx.recorder is None or not ctx.recorder.writable):
-            reasons.append(f"recorder cannot write to {rt.settings.record.dir}")
+        recorder = ctx.recorder
+        if recorder is None and rt.settings.record.enabled:
+            reasons.append(f"recorder not running for {rt.settings.record.dir}")
+        elif recorder is not None and recorder.fault is not None:
+            reasons.append(f"recorder cannot write to {recorder.dir}: {recorder.fault}")
         if reasons:
             return _json({"status": "not ready", "reasons": reasons}, status=503)
         return _json({"status": "ready", "profile": rt.profile.name})

@@ -6,6 +6,7 @@ import asyncio
 import base64
 import json
 import os
+import time
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
@@ -192,3 +193,36 @@ async def test_disabled_recorder_writes_nothing(
     assert recording_files(settings.dir) == []
     assert "rec" not in os.listdir(os.path.dirname(settings.dir))
     assert rec.writable is True
+
+
+async def test_a_faulted_writer_tries_again_at_most_once_per_interval(
+    tmp_path: Path, metrics: Metrics, profile: Profile, monkeypatch: Any
+) -> None:
+    """A steady stream of exchanges into a directory that cannot be created: every
+    one is dropped and counted, and the writer tries to open a file about once per
+    retry interval, not once per batch."""
+    blocker = tmp_path / "rec"
+    blocker.write_text("in the way")
+    attempts: list[float] = []
+    real_makedirs = os.makedirs
+
+    def counting_makedirs(path: str, *args: Any, **kwargs: Any) -> None:
+        attempts.append(time.monotonic())
+        real_makedirs(path, *args, **kwargs)
+
+    monkeypatch.setattr("auditproxy.sinks.recorder.os.makedirs", counting_makedirs)
+    rec = Recorder(RecordSettings(dir=str(blocker)), metrics, profile, retry_seconds=0.25)
+    await rec.start()
+    t0 = time.monotonic()
+    n = 0
+    while time.monotonic() - t0 < 1.0:
+        await rec.submit(make_exchange(request_id=f"r{n}"), (), NEVER)
+        n += 1
+        await asyncio.sleep(0.005)  # one batch each
+    await rec.close()
+    assert rec.fault == "File exists"
+    assert (
+        sample_value(metrics, "auditproxy_recorder_dropped_total", {"reason": "write_error"}) == n
+    )
+    assert n > 50
+    assert 2 <= len(attempts) <= 1.0 / 0.25 + 2, len(attempts)

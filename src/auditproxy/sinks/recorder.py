@@ -7,12 +7,25 @@ thread, which converts the exchanges to redacted HAR entries, serialises them an
 appends the lines, rotating files by size and pruning old ones past ``keep_files``.
 Disk errors are counted and logged, never raised to the proxy. ``close()`` drains the
 queue, flushes and fsyncs. Nothing that was queued is lost on a graceful stop.
+
+Faults (a full disk, a read-only or deleted directory) never reach traffic: the
+exchanges that cannot be written are dropped and counted
+(``auditproxy_recorder_dropped_total{reason="write_error"}``), ``fault`` names the
+error (``/readyz`` reports it), and a line cut short by the fault is cut off the
+file again, so every file holds whole lines only. While faulted the writer tries
+again every ``RETRY_SECONDS`` (traffic or not: it opens a file and checks that a
+block can be allocated), and recording resumes once that succeeds. A file whose
+name vanished (its directory deleted) is never written to: the writer notices
+before each batch and at every check, and starts a new file, recreating the
+directory.
 """
 
 from __future__ import annotations
 
 import asyncio
 import contextlib
+import errno
+import io
 import json
 import os
 import random
@@ -20,7 +33,7 @@ import re
 import time
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
-from typing import IO, Any
+from typing import Any
 
 import structlog
 
@@ -37,6 +50,9 @@ FILE_PREFIX = "auditproxy-"
 FILE_SUFFIX = ".jsonl"
 _NAME_RE = re.compile(r"^auditproxy-\d{8}T\d{6}-p(\d+)-(\d+)\.jsonl$")
 _BATCH = 256  # exchanges per write call
+RETRY_SECONDS = 1.0  # while faulted: how often the writer tries again; when healthy:
+# how often an idle writer checks that its file is still there
+_PROBE_BYTES = 16 * 1024  # space a recovery check allocates (and gives back)
 _STOP = object()
 
 Item = tuple[Exchange, tuple[Finding, ...], RetryAdvice, Profile]
@@ -60,6 +76,7 @@ class Recorder:
         *,
         rng: Callable[[], float] = random.random,
         clock: Callable[[], float] = time.time,
+        retry_seconds: float = RETRY_SECONDS,
     ) -> None:
         self.settings = settings
         self.metrics = metrics
@@ -82,15 +99,17 @@ class Recorder:
         )
         self._rng = rng
         self._clock = clock
+        self.retry_seconds = retry_seconds
         self._task: asyncio.Task[None] | None = None
         self._executor: ThreadPoolExecutor | None = None
         self._closed = False
         # Writer-thread state (touched only by the single writer thread).
-        self._fh: IO[bytes] | None = None
+        self._fh: io.FileIO | None = None  # unbuffered: what write() took is on disk
         self._path: str | None = None
-        self._size = 0
+        self._size = 0  # bytes of whole lines in the current file
         self._seq = 0
-        self._writable = True
+        self._fault: str | None = None  # the error while the recorder cannot write
+        self._retry_at = 0.0  # monotonic time of the next attempt while faulted
         self._pid = os.getpid()
 
     # ------------------------------------------------------------------ lifecycle
@@ -142,7 +161,12 @@ class Recorder:
     @property
     def writable(self) -> bool:
         """False while the last attempt to open or write a file failed."""
-        return self._writable
+        return self._fault is None
+
+    @property
+    def fault(self) -> str | None:
+        """What keeps the recorder from writing (``No space left on device``), or None."""
+        return self._fault
 
     @property
     def path(self) -> str | None:
@@ -160,7 +184,12 @@ class Recorder:
         stop = False
         while not stop:
             batch: list[Item] = []
-            item = await self._queue.get()
+            try:
+                async with asyncio.timeout(self.retry_seconds):
+                    item = await self._queue.get()
+            except TimeoutError:  # idle: see that the file is there, or retry a fault
+                await loop.run_in_executor(self._executor, self._check)
+                continue
             while True:
                 if item is _STOP:
                     stop = True
@@ -205,45 +234,133 @@ class Recorder:
             except Exception:  # a conversion bug must not stop the recorder
                 log.exception("recorder_entry_failed", request_id=item[0].request_id)
                 self.metrics.recorder_dropped.labels(reason="write_error").inc()
+        if self._fault is not None and time.monotonic() < self._retry_at:
+            self._drop(len(lines))  # still faulted: no attempt before the retry time
+            return
         done = 0
         try:
+            self._keep_file_linked()
             while done < len(lines):
                 nxt = len(lines[done])
                 if self._fh is None or (self._size and self._size + nxt > self.rotate_bytes):
                     self._rotate()
-                assert self._fh is not None
                 # As many lines as fit in this file (at least one, however long).
                 room, end = self.rotate_bytes - self._size, done
                 while end < len(lines) and (end == done or len(lines[end]) <= room):
                     room -= len(lines[end])
                     end += 1
-                chunk = b"".join(lines[done:end])
-                self._fh.write(chunk)
-                self._fh.flush()
-                self._size += len(chunk)
+                self._append(b"".join(lines[done:end]))
                 self.metrics.recorded.inc(end - done)
                 done = end
         except OSError as exc:
-            self._fail(exc, len(lines) - done)
+            self._fail(exc)
+            self._drop(len(lines) - done)
             return
-        self._writable = True
+        self._recovered()
 
-    def _fail(self, exc: OSError, lost: int) -> None:
-        if self._writable:
-            log.warning("recorder_write_failed", path=self._path, error=str(exc))
-        self._writable = False
+    def _append(self, chunk: bytes) -> None:
+        """Write ``chunk`` whole; on an error, cut the file back to its whole lines."""
+        fh = self._fh
+        assert fh is not None
+        view = memoryview(chunk)
+        try:
+            while view:
+                n = fh.write(view)
+                if not n:
+                    raise OSError(errno.EIO, "the file took no bytes")
+                view = view[n:]
+        except OSError:
+            with contextlib.suppress(OSError):
+                os.ftruncate(fh.fileno(), self._size)
+            raise
+        self._size += len(chunk)
+
+    def _drop(self, lost: int) -> None:
         if lost:
             self.metrics.recorder_dropped.labels(reason="write_error").inc(lost)
+
+    def _fail(self, exc: OSError) -> None:
+        """Enter (or stay in) the fault state; the next attempt is one interval away."""
+        fault = exc.strerror or str(exc) or type(exc).__name__
+        if fault != self._fault:
+            log.warning("recorder_write_failed", dir=self.dir, path=exc.filename or self._path,
+                        error=fault)  # fmt: skip
+        self._fault = fault
+        self._retry_at = time.monotonic() + self.retry_seconds
+        self._discard_file()
+
+    def _discard_file(self) -> None:
+        """Close the current file without flushing more into it; remove it when it
+        holds no line (an attempt that failed leaves nothing behind)."""
         fh, self._fh = self._fh, None
-        if fh is not None:
+        if fh is None:
+            return
+        with contextlib.suppress(OSError):
+            fh.close()
+        if self._size == 0 and self._path is not None:
+            with contextlib.suppress(OSError):
+                os.remove(self._path)
+
+    def _recovered(self) -> None:
+        if self._fault is not None:
+            log.info("recorder_recovered", dir=self.dir, path=self._path, after=self._fault)
+            self._fault = None
+
+    def _keep_file_linked(self) -> None:
+        """Start a new file when the current one's name no longer leads to it (the
+        file or its directory was deleted): lines written there would be lost."""
+        if self._fh is None or self._path is None:
+            return
+        try:
+            on_disk = os.stat(self._path)
+            held = os.fstat(self._fh.fileno())
+            linked = (on_disk.st_dev, on_disk.st_ino) == (held.st_dev, held.st_ino)
+        except (FileNotFoundError, NotADirectoryError):
+            linked = False
+        if not linked:
+            log.warning("recorder_file_vanished", path=self._path, dir=self.dir)
+            fh, self._fh = self._fh, None
             with contextlib.suppress(OSError):
                 fh.close()
+
+    def _check(self) -> None:
+        """The idle writer's check: the file is still there; while faulted (once the
+        retry time has come), whether a file can be opened and a block allocated."""
+        if self._fault is not None and time.monotonic() < self._retry_at:
+            return
+        try:
+            self._keep_file_linked()
+            if self._fh is None:
+                self._rotate()
+            if self._fault is not None:
+                self._probe_space()
+        except OSError as exc:
+            self._fail(exc)
+            return
+        self._recovered()
+
+    def _probe_space(self) -> None:
+        """Raise OSError (ENOSPC) when no block can be allocated past the file's end."""
+        fh = self._fh
+        assert fh is not None
+        fallocate = getattr(os, "posix_fallocate", None)
+        if fallocate is None:
+            return
+        try:
+            fallocate(fh.fileno(), self._size, _PROBE_BYTES)
+        except OSError as exc:
+            if exc.errno in (errno.EOPNOTSUPP, errno.EINVAL):
+                return  # the filesystem cannot tell; the next write will
+            raise
+        finally:
+            with contextlib.suppress(OSError):
+                os.ftruncate(fh.fileno(), self._size)
 
     def _open_quietly(self) -> None:
         try:
             self._rotate()
         except OSError as exc:
-            self._fail(exc, 0)
+            self._fail(exc)
 
     def _rotate(self) -> None:
         """Close the current file (fsynced) and open the next one; prune old files."""
@@ -255,13 +372,13 @@ class Recorder:
             name = f"{FILE_PREFIX}{stamp}-p{self._pid}-{self._seq:06d}{FILE_SUFFIX}"
             path = os.path.join(self.dir, name)
             try:
-                self._fh = open(path, "xb")  # noqa: SIM115 - held open across batches
+                # Held open across batches (SIM115).
+                self._fh = open(path, "xb", buffering=0)  # noqa: SIM115
             except FileExistsError:
                 continue
             break
         self._path = path
         self._size = 0
-        self._writable = True
         self._prune()
 
     def _close_file(self) -> None:
@@ -311,7 +428,7 @@ class Recorder:
         try:
             self._close_file()
         except OSError as exc:
-            self._fail(exc, 0)
+            self._fail(exc)
 
 
 def _alive(pid: int) -> bool:
