@@ -15,6 +15,7 @@ import subprocess
 import time
 from collections.abc import Iterator
 from pathlib import Path
+from statistics import median
 from typing import Any
 
 import aiohttp
@@ -154,16 +155,16 @@ async def _assert_recovers_idle(s: aiohttp.ClientSession, proxy: Proxy) -> None:
 
 
 async def test_full_disk(tmp_path: Path, upstream: Upstream, make_proxy: ProxyFactory) -> None:
-    with small_disk(tmp_path / "disk", "512k") as disk:
+    with small_disk(tmp_path / "disk", "1m") as disk:
         rec = disk / "rec"
         proxy, counts = await _recording_proxy(make_proxy, upstream, rec, 5)
         async with aiohttp.ClientSession() as s:
-            idle = await _traffic(s, proxy, 5)
-            assert await eventually(lambda: counts.recorded == 10)
+            idle = await _traffic(s, proxy, 40)
+            assert await eventually(lambda: counts.recorded == 45)
             filler = _fill(disk)
             full = await _traffic(s, proxy, 40)
-            assert await eventually(lambda: counts.settled(50))
-            assert counts.dropped >= 39  # a last line may still have fit
+            assert await eventually(lambda: counts.settled(85))
+            assert counts.dropped >= 36  # the last page of the file may still take a few lines
             await _assert_degraded(s, proxy, rec, "No space left on device")
             # An idle retry while the disk is still full does not call it writable.
             await asyncio.sleep(RETRY_SECONDS * 2.5)
@@ -173,11 +174,10 @@ async def test_full_disk(tmp_path: Path, upstream: Upstream, make_proxy: ProxyFa
             before = counts.recorded
             await _traffic(s, proxy, 5)
             assert await eventually(lambda: counts.recorded == before + 5)
-            assert counts.settled(55)
+            assert counts.settled(90)
         assert max(full) < LATENCY_BOUND, (max(idle), max(full))
-        print(
-            f"latency idle max {max(idle) * 1000:.1f} ms, disk full max {max(full) * 1000:.1f} ms"
-        )
+        for name, xs in (("healthy", idle), ("disk full", full)):
+            print(f"{name}: median {median(xs) * 1000:.1f} ms, max {max(xs) * 1000:.1f} ms")
         assert len(_lines(rec)) == counts.recorded
 
 

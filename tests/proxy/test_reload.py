@@ -104,10 +104,11 @@ async def test_exchange_in_flight_keeps_the_profile_it_started_with(
     config.write_text(f"profile: {profile_copy(tmp_path, 'strict', '9.9.9')}\n")
     proxy = await _recording_proxy(make_proxy, upstream, rec, config)
     async with aiohttp.ClientSession() as s:
-        slow = asyncio.ensure_future(s.get(f"{proxy.url}/slow?s=0.5"))
+        slow = asyncio.ensure_future(s.get(f"{proxy.url}/slow?s=1"))
         await asyncio.sleep(0.2)
         status, _ = await _json(s, "POST", f"{proxy.admin_url}/-/reload")
         assert status == 200
+        assert not slow.done()  # the reload happened while it was in flight
         async with await slow as r:
             assert await r.text() == "slow done"
         (line,) = await _lines(rec, 1)
@@ -168,7 +169,7 @@ async def test_reload_reads_the_file_off_the_event_loop(
         status, _ = await reload
     assert status == 200
     assert proxy.ctx.runtime.settings.annotate
-    assert max(latencies) < 0.3, latencies
+    assert max(latencies) < 0.4, latencies
 
 
 async def test_concurrent_reloads_run_one_at_a_time(
