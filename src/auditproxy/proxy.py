@@ -121,6 +121,12 @@ def prepare(rt: Runtime, client: ClientRequest) -> tuple[str, Route] | Problem:
         r = client.rejection
         return Problem(r.status, r.kind, reason_phrase(r.status) or "Bad request", r.detail)
     target = client.target
+    if client.method == "CONNECT" or target == "*":
+        form = "CONNECT" if client.method == "CONNECT" else "asterisk-form (OPTIONS *)"
+        return Problem(
+            501, "not-implemented", "Not implemented",
+            f"auditproxy is a reverse proxy: {form} requests are not forwarded",
+        )  # fmt: skip
     if not target.startswith("/"):
         authority = absolute_form_authority(target)
         if authority is None or authority not in rt.own_authorities:
