@@ -84,3 +84,67 @@ def test_media_type_helpers() -> None:
     assert hs.media_type(None) == ""
     assert hs.is_json_media_type("application/vnd.api+json")
     assert not hs.is_json_media_type("text/json-ish")
+
+
+@pytest.mark.parametrize(
+    ("value", "schemes", "errors"),
+    [('Basic realm="WallyWorld"', ("Basic",), 0), ("Bearer", ("Bearer",), 0),
+     ('Newauth realm="apps", type=1, title="Login to \\"apps\\"", Basic realm="simple"',
+      ("Newauth", "Basic"), 0),
+     ("Negotiate abc==, Bearer", ("Negotiate", "Bearer"), 0),
+     ('Bearer error="a, Basic b"', ("Bearer",), 0),
+     ('realm="x"', (), 1), (", ,", (), 0), ("", (), 0), ('"Bearer"', (), 1),
+     ("Basic\trealm=x", (), 1), ("Bearer abc, realm=x", ("Bearer",), 1),
+     ("Basic realm=My Realm, Digest a=b", ("Basic", "Digest"), 1)],
+)  # fmt: skip
+def test_challenges(value: str, schemes: tuple[str, ...], errors: int) -> None:
+    """#challenge per RFC 9110 §11.6.1: an auth-scheme starts each challenge; commas
+    inside quoted strings do not split; a parameter alone is no challenge."""
+    assert hs.parse_challenges(value) == (schemes, errors)
+
+
+@pytest.mark.parametrize(
+    ("value", "parsed"),
+    [("application/json", ("application/json", ())),
+     ("Application/Problem+JSON; Charset=UTF-8",
+      ("application/problem+json", (("charset", "UTF-8"),))),
+     ('text/plain; x="a;b"; charset="utf-8"', ("text/plain", (("x", "a;b"), ("charset", "utf-8")))),
+     ('multipart/byteranges; boundary="XY\\"Z"', ("multipart/byteranges", (("boundary", 'XY"Z'),))),
+     ("application/json;", ("application/json", ())),
+     ("application/json; charset", None), ("application/json, text/html", None),
+     ("application/json; charset = utf-8", None), ('text/html; a="b', None),
+     ("application/", None), ("", None)],
+)  # fmt: skip
+def test_media_type_grammar(value: str, parsed: object) -> None:
+    """media-type = type "/" subtype *( OWS ";" OWS [ token "=" ( token / quoted-string ) ] )."""
+    assert hs.parse_media_type(value) == parsed
+
+
+def test_media_type_params_honour_quoted_strings() -> None:
+    """A ';' or a parameter name inside a quoted string is part of the value."""
+    ct = 'text/plain; x="a; charset=latin1"; charset=utf-8'
+    assert hs.media_type_param(ct, "charset") == "utf-8"
+    assert hs.media_type_param(ct, "x") == "a; charset=latin1"
+    assert hs.media_type("application/problem+json garbage") == ""
+
+
+@pytest.mark.parametrize(
+    ("value", "tokens"),
+    [("GET, HEAD", ("GET", "HEAD")), ("", ()), (",, ,", ()), ("GET,,PUT", ("GET", "PUT")),
+     ("GET; POST", None), ("GET POST", None), ('"GET"', None)],
+)  # fmt: skip
+def test_token_list(value: str, tokens: object) -> None:
+    """#token (Allow = #method): empty elements are dropped, anything else must be a token."""
+    assert hs.parse_token_list(value) == tokens
+
+
+@pytest.mark.parametrize(
+    ("value", "ok"),
+    [("http://[v1.x]/", True), ("mailto:a@b", True), ("./a:b", True), ("?q=1", True),
+     ("#frag", True), ("http://user:pw@host:8080/p?q#f", True), ("http://1.2.3.4/", True),
+     ("http://[::ffff:1.2.3.4]/", True), ("http://[::1", False), ("http://[1:2]/", False),
+     ("http://[::1]x/", False), ("http://h:80x/", False), ("\\path", False), ("a b:c", False)],
+)  # fmt: skip
+def test_uri_reference_grammar(value: str, ok: bool) -> None:
+    """RFC 3986 Appendix A: the authority, IP literals and ports are judged too."""
+    assert hs.is_uri_reference(value) is ok

@@ -2,13 +2,22 @@
 
 Each function takes the raw field value and returns a parsed value or ``None``
 (never raises). Grammars: RFC 9110 §5.6.7 (HTTP-date), §8.8.3 (entity-tag),
-§10.2.3 (Retry-After); RFC 3986 (URI-reference); RFC 3339 (timestamps).
+§10.2.3 (Retry-After), §5.6.2-§5.6.4 (token, quoted-string, lists), §8.3.1
+(media-type), §10.2.1 (Allow), §11.6.1 (challenges); RFC 3986 Appendix A
+(URI-reference); RFC 3339 (timestamps).
+
+No maintained standard-library parser exists for these: ``email.utils`` and
+``urllib.parse`` accept what the grammars reject (``urlsplit`` takes spaces and
+bare ``%``), so the ABNF is transcribed here into regular expressions, compiled
+once. The core stays standard-library only; the test suite checks the verdicts
+against an independent linter (httplint).
 """
 
 from __future__ import annotations
 
 import re
 from datetime import UTC, datetime
+from functools import lru_cache
 
 _DAY = r"(?:Mon|Tue|Wed|Thu|Fri|Sat|Sun)"
 _LONG_DAY = r"(?:Monday|Tuesday|Wednesday|Thursday|Friday|Saturday|Sunday)"
@@ -30,9 +39,62 @@ _RFC3339 = re.compile(
 )
 _ETAG = re.compile(r'(?:W/)?"[\x21\x23-\x7e\x80-\xff]*"')
 _DIGITS = re.compile(r"[0-9]+")
-_SCHEME = re.compile(r"[A-Za-z][A-Za-z0-9+.\-]*")
-_URI_CHARS = re.compile(r"[A-Za-z0-9\-._~:/?#\[\]@!$&'()*+,;=%]*")
-_PCT = re.compile(r"%(?![0-9A-Fa-f]{2})")
+
+# RFC 9110 §5.6.2-§5.6.4: token, quoted-string (with quoted-pair), OWS.
+TOKEN = r"[!#$%&'*+\-.^_`|~0-9A-Za-z]+"
+QUOTED_STRING = r'"(?:[\t \x21\x23-\x5b\x5d-\x7e\x80-\xff]|\\[\t \x21-\x7e\x80-\xff])*"'
+_OWS = " \t"
+_TOKEN_RE = re.compile(TOKEN)
+_QUOTED_RE = re.compile(QUOTED_STRING)
+_QUOTED_PAIR = re.compile(r"\\(.)", re.DOTALL)
+
+# RFC 9110 §8.3.1: media-type = type "/" subtype parameters, where
+# parameters = *( OWS ";" OWS [ parameter ] ) and parameter = token "=" ( token / quoted-string )
+_PARAM = rf"[ \t]*;[ \t]*(?:({TOKEN})=({TOKEN}|{QUOTED_STRING}))?"
+_MEDIA_TYPE = re.compile(rf"({TOKEN})/({TOKEN})((?:{_PARAM})*)")
+_PARAM_RE = re.compile(_PARAM)
+
+# RFC 9110 §11.6.1: challenge = auth-scheme [ 1*SP ( token68 / #auth-param ) ]
+_TOKEN68 = re.compile(r"[A-Za-z0-9\-._~+/]+=*")
+_AUTH_PARAM = re.compile(rf"{TOKEN}[ \t]*=[ \t]*(?:{TOKEN}|{QUOTED_STRING})")
+
+# RFC 3986 Appendix A, URI-reference = URI / relative-ref.
+_UNRESERVED = r"A-Za-z0-9\-._~"
+_SUB_DELIMS = r"!$&'()*+,;="
+_PCT_ENC = r"%[0-9A-Fa-f]{2}"
+
+
+def _one_of(chars: str) -> str:
+    """One of ``chars`` or a pct-encoded octet."""
+    return rf"(?:[{chars}]|{_PCT_ENC})"
+
+
+_PCHAR = _one_of(_UNRESERVED + _SUB_DELIMS + ":@")
+_H16 = r"[0-9A-Fa-f]{1,4}"
+_DEC_OCTET = r"(?:25[0-5]|2[0-4][0-9]|1[0-9]{2}|[1-9]?[0-9])"
+_IPV4 = rf"{_DEC_OCTET}(?:\.{_DEC_OCTET}){{3}}"
+_LS32 = rf"(?:{_H16}:{_H16}|{_IPV4})"
+_IPV6 = "(?:" + "|".join([
+    rf"(?:{_H16}:){{6}}{_LS32}",
+    rf"::(?:{_H16}:){{5}}{_LS32}",
+    rf"(?:{_H16})?::(?:{_H16}:){{4}}{_LS32}",
+    rf"(?:(?:{_H16}:){{0,1}}{_H16})?::(?:{_H16}:){{3}}{_LS32}",
+    rf"(?:(?:{_H16}:){{0,2}}{_H16})?::(?:{_H16}:){{2}}{_LS32}",
+    rf"(?:(?:{_H16}:){{0,3}}{_H16})?::{_H16}:{_LS32}",
+    rf"(?:(?:{_H16}:){{0,4}}{_H16})?::{_LS32}",
+    rf"(?:(?:{_H16}:){{0,5}}{_H16})?::{_H16}",
+    rf"(?:(?:{_H16}:){{0,6}}{_H16})?::",
+]) + ")"  # fmt: skip
+_IP_LITERAL = rf"\[(?:{_IPV6}|v[0-9A-Fa-f]+\.[{_UNRESERVED}{_SUB_DELIMS}:]+)\]"
+_HOST = rf"(?:{_IP_LITERAL}|{_one_of(_UNRESERVED + _SUB_DELIMS)}*)"  # reg-name covers IPv4
+_AUTHORITY = rf"(?:{_one_of(_UNRESERVED + _SUB_DELIMS + ':')}*@)?{_HOST}(?::[0-9]*)?"
+_SEGMENTS = rf"(?:/{_PCHAR}*)*"  # path-abempty
+# what hier-part and relative-part share: "//" authority path-abempty / path-absolute
+_ROOTED = rf"//{_AUTHORITY}{_SEGMENTS}|/(?:{_PCHAR}+{_SEGMENTS})?"
+_URI = rf"[A-Za-z][A-Za-z0-9+\-.]*:(?:{_ROOTED}|{_PCHAR}+{_SEGMENTS}|)"  # path-rootless
+_RELATIVE_REF = rf"(?:{_ROOTED}|{_one_of(_UNRESERVED + _SUB_DELIMS + '@')}+{_SEGMENTS}|)"
+_QUERY_FRAGMENT = rf"(?:\?(?:{_PCHAR}|[/?])*)?(?:#(?:{_PCHAR}|[/?])*)?"
+_URI_REFERENCE = re.compile(rf"(?:{_URI}|{_RELATIVE_REF}){_QUERY_FRAGMENT}")
 
 
 def _build(year: int, month: int, day: int, hh: int, mm: int, ss: int) -> datetime | None:
@@ -97,53 +159,156 @@ def is_entity_tag(value: str) -> bool:
     return _ETAG.fullmatch(value.strip()) is not None
 
 
+@lru_cache(maxsize=512)  # redirect targets and created-resource URIs repeat per route
 def is_uri_reference(value: str) -> bool:
-    """A conservative RFC 3986 URI-reference check (absolute URI or relative reference)."""
-    v = value.strip()
-    if not v:
-        return True  # the empty string is a valid relative reference (same document)
-    if _URI_CHARS.fullmatch(v) is None or _PCT.search(v) is not None:
-        return False
-    if v.count("#") > 1:
-        return False
-    head = re.split(r"[/?#]", v, maxsplit=1)[0]
-    if ":" in head:
-        scheme = head.split(":", 1)[0]
-        if _SCHEME.fullmatch(scheme) is None:
-            return False  # a first path segment may not contain ':' (path-noscheme)
-        rest = v[len(scheme) + 1 :]
-    else:
-        rest = v
-    if "[" in rest or "]" in rest:
-        # brackets only around an IP-literal host
-        if not rest.startswith("//"):
-            return False
-        authority = re.split(r"[/?#]", rest[2:], maxsplit=1)[0]
-        host = authority.rsplit("@", 1)[-1]
-        if not re.fullmatch(r"\[[0-9A-Fa-f:.vV\-_~!$&'()*+,;=]+\](?::\d*)?", host):
-            return False
-        tail = rest[2 + len(authority) :]
-        if "[" in tail or "]" in tail:
-            return False
-    return True
+    """An RFC 3986 URI-reference (absolute URI or relative reference; ASCII only)."""
+    return _URI_REFERENCE.fullmatch(value.strip(_OWS)) is not None
+
+
+def unquote(value: str) -> str:
+    """The text of a token or quoted-string (quotes and quoted-pair backslashes removed)."""
+    if len(value) >= 2 and value[0] == '"' and value[-1] == '"':
+        return _QUOTED_PAIR.sub(r"\1", value[1:-1])
+    return value
+
+
+@lru_cache(maxsize=256)  # a deployment sends few distinct Content-Type values
+def parse_media_type(value: str) -> tuple[str, tuple[tuple[str, str], ...]] | None:
+    """``(type/subtype, ((name, value), ...))`` of a media-type (RFC 9110 §8.3.1), both
+    names lower-cased and values unquoted; ``None`` when ``value`` does not conform
+    (a list of two types, a parameter without ``=``, an unterminated quote)."""
+    m = _MEDIA_TYPE.fullmatch(value.strip(_OWS))
+    if m is None:
+        return None
+    params = tuple(
+        (p.group(1).lower(), unquote(p.group(2)))
+        for p in _PARAM_RE.finditer(m.group(3))
+        if p.group(1) is not None
+    )
+    return f"{m.group(1)}/{m.group(2)}".lower(), params
 
 
 def media_type(content_type: str | None) -> str:
-    """The lower-case ``type/subtype`` of a Content-Type value ('' when absent)."""
+    """The lower-case ``type/subtype`` of a Content-Type value ('' when absent or
+    not a valid media-type: then no media type is declared that a client could rely on)."""
     if not content_type:
         return ""
-    return content_type.split(";", 1)[0].strip().lower()
+    parsed = parse_media_type(content_type)
+    return parsed[0] if parsed is not None else ""
 
 
 def media_type_param(content_type: str | None, name: str) -> str | None:
-    """A parameter of a Content-Type value (case-insensitive name, quotes removed)."""
-    if not content_type:
+    """A parameter of a Content-Type value (case-insensitive name, quoted-string
+    unquoted; the first of a repeated name), or ``None``."""
+    parsed = parse_media_type(content_type) if content_type else None
+    if parsed is None:
         return None
-    for part in content_type.split(";")[1:]:
-        key, sep, val = part.partition("=")
-        if sep and key.strip().lower() == name:
-            return val.strip().strip('"')
+    for key, val in parsed[1]:
+        if key == name:
+            return val
     return None
+
+
+def parse_token_list(value: str) -> tuple[str, ...] | None:
+    """``#token`` (RFC 9110 §5.6.1, e.g. ``Allow = #method``): the tokens, empty list
+    elements dropped as recipients must; ``None`` when an element is not a token.
+    A token holds no comma or quote, so splitting on commas is exact here."""
+    out = []
+    for item in value.split(","):
+        item = item.strip(_OWS)
+        if not item:
+            continue
+        if _TOKEN_RE.fullmatch(item) is None:
+            return None
+        out.append(item)
+    return tuple(out)
+
+
+def _skip(text: str, pos: int, chars: str) -> int:
+    while pos < len(text) and text[pos] in chars:
+        pos += 1
+    return pos
+
+
+def _challenge(text: str, pos: int) -> tuple[int, str | None, bool]:
+    """One challenge from ``pos``: (where it ends, its auth-scheme or ``None`` when it
+    is no challenge, whether it conforms)."""
+    size = len(text)
+    m = _TOKEN_RE.match(text, pos)
+    if m is None:
+        return pos, None, False
+    scheme, pos = m.group(), m.end()
+    if pos < size and text[pos] != " ":
+        after = _skip(text, pos, _OWS)
+        if after >= size or text[after] == ",":
+            return after, scheme, True  # a bare auth-scheme
+        return pos, None, False  # e.g. realm="x": an auth-param with no auth-scheme
+    pos = _skip(text, pos, " ")
+    if pos >= size:
+        return pos, scheme, True
+    t68 = _TOKEN68.match(text, pos)
+    if t68 is not None:
+        after = _skip(text, t68.end(), _OWS)
+        if after >= size or text[after] == ",":
+            return after, scheme, True
+    has_param = False
+    while True:
+        p = _AUTH_PARAM.match(text, pos)
+        if p is not None:
+            has_param = True
+            pos = _skip(text, p.end(), _OWS)
+            if pos >= size:
+                return pos, scheme, True
+        if pos >= size or text[pos] != ",":
+            return pos, scheme if has_param else None, False
+        # a comma: another auth-param of this challenge, or the next challenge
+        ahead = _skip(text, pos, _OWS + ",")
+        if ahead < size and _AUTH_PARAM.match(text, ahead) is not None:
+            pos = ahead
+            continue
+        return pos, scheme, True
+
+
+def _resync(text: str, pos: int) -> int:
+    """After a syntax error at ``pos``: the next list element that is not a leftover
+    auth-param of the broken challenge (commas inside quoted strings skipped)."""
+    size = len(text)
+    while True:
+        while pos < size and text[pos] != ",":
+            if text[pos] == '"':
+                q = _QUOTED_RE.match(text, pos)
+                pos = q.end() if q is not None else size
+            else:
+                pos += 1
+        ahead = _skip(text, pos, _OWS + ",")
+        p = _AUTH_PARAM.match(text, ahead) if ahead < size else None
+        if p is None:
+            return ahead
+        pos = p.end()
+
+
+@lru_cache(maxsize=256)
+def parse_challenges(value: str) -> tuple[tuple[str, ...], int]:
+    """``#challenge`` (RFC 9110 §11.6.1, WWW-Authenticate and Proxy-Authenticate):
+    the auth-schemes of the challenges found, in order, and the number of syntax
+    errors. ``realm="x"`` alone is no challenge (it has no auth-scheme), nor is a
+    list of only commas; after an error the parser resumes at the next challenge,
+    and a broken challenge counts when it has a token68 or an auth-param."""
+    text = value.strip(_OWS)
+    schemes: list[str] = []
+    errors = 0
+    pos = 0
+    while True:
+        pos = _skip(text, pos, _OWS + ",")
+        if pos >= len(text):
+            return tuple(schemes), errors
+        end, scheme, clean = _challenge(text, pos)
+        if scheme is not None:
+            schemes.append(scheme)
+        if not clean:
+            errors += 1
+            end = _resync(text, max(end, pos + 1))
+        pos = end
 
 
 def is_json_media_type(mt: str) -> bool:
