@@ -87,8 +87,9 @@ def test_header_names_match_in_any_case(digg: Profile) -> None:
     """Response header names match whatever their case, and repeats are all seen."""
     hdrs = {"DATE": IMF_DATE, "content-TYPE": "application/json", "etag": '"a"', "ETag": '"b"'}
     findings = audit(make_exchange("GET", 200, hdrs, b"{}"), digg)
-    assert [f.rule for f in findings] == ["RFC9110-ETAG-SYNTAX"]
-    assert '"a", "b"' in findings[0].message
+    # two valid entity-tags on two lines: the repetition is the finding, not the syntax
+    assert [f.rule for f in findings] == ["RFC9110-SINGLETON-REPEATED"]
+    assert '"a" | "b"' in findings[0].message
     ctx = checks.Ctx(make_exchange("GET", 200, hdrs), digg)
     assert ctx.header("Content-Type") == ctx.header("content-type") == "application/json"
     assert ctx.header("x-missing") is None

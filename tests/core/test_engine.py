@@ -53,6 +53,12 @@ DIGG_RUNTIME_RULES = {
     "RFC8594-SUNSET-SYNTAX": "must",
     "ARQ.01.UTF8": "should", "ARQ.04.ACCEPT": "should", "SAK.29.CONTENT-TYPE-415": "should",
 }  # fmt: skip
+# The field grammar as strict as the RFCs (issue 11): repeated singletons, the
+# media-type and Allow grammars, and the one valid Access-Control-Allow-Credentials.
+GRAMMAR_RULES = {
+    "RFC9110-SINGLETON-REPEATED": "should", "RFC9110-CONTENT-TYPE-SYNTAX": "must",
+    "RFC9110-ALLOW-SYNTAX": "must", "FETCH-CORS-CREDENTIALS-VALUE": "should",
+}  # fmt: skip
 URL_RULES = {"UFN.05.URL-LENGTH", "UFN.07.PATH-CHARS", "UFN.08.WORD-SEPARATOR",
              "UFN.09.NO-UNDERSCORE-SPACE", "VER.05.URL-MAJOR"}  # fmt: skip
 MISSING_HEADER = {
@@ -73,9 +79,10 @@ ERROR_RULES = {"FEL.02.MEDIA-TYPE", "FEL.01.MEMBERS", "RFC9457-STATUS-MATCH"}
 
 def test_builtin_enables_exactly_the_spec_and_digg_runtime_rules(digg: Profile) -> None:
     """The shipped profile enables SPEC §6's rules at SPEC's severities and the rest
-    of the DIGG profile that traffic can show, at the profile's severities."""
+    of the DIGG profile that traffic can show, at the profile's severities, and the
+    field grammar rules."""
     enabled = {r.id: r.severity.value for r in digg.rules if r.enabled}
-    assert enabled == SPEC_RULES | DIGG_RUNTIME_RULES
+    assert enabled == SPEC_RULES | DIGG_RUNTIME_RULES | GRAMMAR_RULES
 
 
 def test_categories_and_headers(digg: Profile) -> None:

@@ -12,14 +12,16 @@ from auditproxy.core.errors import ConfigError
 from auditproxy.profiles import load_profile
 
 from .conftest import BUILTIN, user_profile
-from .test_engine import DIGG_RUNTIME_RULES, SPEC_RULES
+from .test_engine import DIGG_RUNTIME_RULES, GRAMMAR_RULES, SPEC_RULES
 
 
 def test_builtin_profile_has_name_and_version() -> None:
     """The built-in profile loads by name and carries its name and version."""
     profile = load_profile("digg")
     assert (profile.name, profile.version) == ("digg", "1.2.0")
-    assert len([r for r in profile.rules if r.enabled]) == len(SPEC_RULES) + len(DIGG_RUNTIME_RULES)
+    assert len([r for r in profile.rules if r.enabled]) == len(
+        SPEC_RULES | DIGG_RUNTIME_RULES | GRAMMAR_RULES
+    )
 
 
 def test_user_profile_folder_loads(tmp_path: Path) -> None:

@@ -9,7 +9,7 @@ import pytest
 
 from auditproxy.cli import main
 
-from .test_engine import DIGG_RUNTIME_RULES, SPEC_RULES
+from .test_engine import DIGG_RUNTIME_RULES, GRAMMAR_RULES, SPEC_RULES
 
 
 def test_json_lists_every_spec_rule(capsys: pytest.CaptureFixture[str]) -> None:
@@ -20,7 +20,7 @@ def test_json_lists_every_spec_rule(capsys: pytest.CaptureFixture[str]) -> None:
     assert (doc["profile"], doc["version"]) == ("digg", "1.2.0")
     rows = {r["id"]: r for r in doc["rules"]}
     assert all(r["source"] for r in doc["rules"])
-    for rid, severity in (SPEC_RULES | DIGG_RUNTIME_RULES).items():
+    for rid, severity in (SPEC_RULES | DIGG_RUNTIME_RULES | GRAMMAR_RULES).items():
         assert rows[rid]["severity"] == severity
         assert rows[rid]["source"]
         assert rows[rid]["enabled"] is True
@@ -31,7 +31,7 @@ def test_text_and_markdown(fmt: str, capsys: pytest.CaptureFixture[str]) -> None
     """The text and Markdown listings name every rule."""
     assert main(["rules", "--format", fmt]) == 0
     out = capsys.readouterr().out
-    for rid in SPEC_RULES | DIGG_RUNTIME_RULES:
+    for rid in SPEC_RULES | DIGG_RUNTIME_RULES | GRAMMAR_RULES:
         assert rid in out
 
 

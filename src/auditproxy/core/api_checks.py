@@ -20,7 +20,12 @@ from urllib.parse import unquote_plus
 
 from auditproxy.core.bodywalk import Walk
 from auditproxy.core.checkctx import PASS, CheckSpec, Ctx, Hit
-from auditproxy.core.httpsyntax import is_json_media_type, media_type, media_type_param
+from auditproxy.core.httpsyntax import (
+    is_json_media_type,
+    media_type,
+    media_type_param,
+    parse_challenges,
+)
 from auditproxy.core.redact import REDACTED
 from auditproxy.core.routes import VERSION_SEGMENT, is_api_info
 
@@ -28,8 +33,6 @@ BODY_MAX = 16384  # bytes; the JSON check parses bodies up to this size
 _PLACEHOLDER = re.compile(r"\{[^/{}]*\}")
 _HUMP = re.compile(r"[a-z0-9][A-Z]")
 _SCHEME = re.compile(r"([A-Za-z][A-Za-z0-9-]{0,19})\s+\S")
-# A challenge's auth-scheme: a token at the start or after a comma, not followed by "=".
-_CHALLENGE = re.compile(r"(?:^|,)\s*([A-Za-z0-9!#$%&'*+.^_`|~-]+)(?=\s|,|$)(?!\s*=)")
 _TRACEPARENT = re.compile(r"([0-9a-f]{2})-([0-9a-f]{32})-([0-9a-f]{16})-([0-9a-f]{2})")
 _ZERO_TRACE, _ZERO_SPAN = "0" * 32, "0" * 16
 _SF_DATE = re.compile(r"@-?[0-9]{1,15}")
@@ -122,11 +125,11 @@ def auth_scheme_forbidden(ctx: Ctx, *, schemes: Sequence[str] = ("Basic", "Diges
         scheme = _scheme(auth)
         if scheme is not None and scheme.lower() in banned:
             return {"scheme": scheme, "where": "the request's Authorization"}
-    for challenge in ctx.h.get("www-authenticate", ()):
-        for m in _CHALLENGE.finditer(challenge):
-            if m.group(1).lower() in banned:
+    for challenges in ctx.h.get("www-authenticate", ()):
+        for offered in parse_challenges(challenges)[0]:
+            if offered.lower() in banned:
                 return {
-                    "scheme": m.group(1),
+                    "scheme": offered,
                     "where": "WWW-Authenticate",
                     "_header": "WWW-Authenticate",
                 }

@@ -12,7 +12,7 @@ signature once, so the signature is the schema.
 from __future__ import annotations
 
 import json
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from typing import Any
 
 from auditproxy.core.api_checks import API_CHECKS
@@ -28,9 +28,12 @@ from auditproxy.core.httpsyntax import (
     is_uri_reference,
     media_type,
     media_type_param,
+    parse_challenges,
     parse_http_date,
     parse_imf_fixdate,
+    parse_media_type,
     parse_retry_after,
+    parse_token_list,
 )
 
 __all__ = ["CHECKS", "CheckSpec", "Ctx", "Hit"]
@@ -102,6 +105,16 @@ def header_required(ctx: Ctx, *, header: str, nonempty: bool = False) -> Hit:
     return _PASS
 
 
+def challenge_required(ctx: Ctx, *, header: str) -> Hit:
+    """The response has no ``header`` line with a challenge (RFC 9110 §11.6.1): an
+    absent or empty field, ``realm="x"`` without an auth-scheme and a list of only
+    commas all leave it without one."""
+    for value in ctx.h.get(header, ()):
+        if parse_challenges(value)[0]:
+            return _PASS
+    return _FAIL
+
+
 def content_range_206(ctx: Ctx) -> Hit:
     """A 206 has neither Content-Range nor a multipart/byteranges body with a boundary."""
     if ctx.header("content-range") is not None:
@@ -120,51 +133,88 @@ def content_type_present(ctx: Ctx) -> Hit:
 
 
 # --- header syntax -------------------------------------------------------------
+# Each syntax check judges every line of its field, not only the first: a field
+# sent on several lines is not combined into one value (RFC 9110 §5.3 allows that
+# for list-based fields only), and a repeated singleton is RFC9110-SINGLETON-REPEATED's.
+
+
+def _bad_line(values: Sequence[str] | None, ok: Callable[[str], object]) -> Hit:
+    """``{"value": v}`` for the first of ``values`` that ``ok`` rejects, else PASS."""
+    for value in values or ():
+        if not ok(value):
+            return {"value": value[:80]}
+    return _PASS
+
+
+def _imf(value: str) -> bool:
+    return parse_imf_fixdate(value.strip()) is not None
+
+
+def _http_date(value: str) -> bool:
+    return parse_http_date(value.strip()) is not None
 
 
 def imf_fixdate(ctx: Ctx, *, header: str) -> Hit:
-    """``header`` is present and not an IMF-fixdate."""
-    value = ctx.header(header)
-    if value is None or parse_imf_fixdate(value.strip()) is not None:
-        return _PASS
-    return {"value": value[:80]}
+    """A line of ``header`` is not an IMF-fixdate."""
+    return _bad_line(ctx.h.get(header), _imf)
 
 
 def rfc3339_header_date(ctx: Ctx, *, headers: Sequence[str] = ("Date", "Expires")) -> Hit:
-    """One of ``headers`` carries an RFC 3339 timestamp (the profile's wording)."""
+    """A line of one of ``headers`` carries an RFC 3339 timestamp (the profile's wording)."""
     for name in headers:
-        value = ctx.header(name.lower())
-        if value is not None and is_rfc3339(value):
-            return {"_header": name, "value": value[:80]}
+        for value in ctx.h.get(name.lower(), ()):
+            if is_rfc3339(value):
+                return {"_header": name, "value": value[:80]}
     return _PASS
 
 
 def retry_after_syntax(ctx: Ctx) -> Hit:
-    """Retry-After is neither delay-seconds nor an HTTP-date."""
-    value = ctx.header("retry-after")
-    if value is None or parse_retry_after(value) is not None:
-        return _PASS
-    return {"value": value[:80]}
+    """A Retry-After line is neither delay-seconds nor an HTTP-date."""
+    return _bad_line(ctx.h.get("retry-after"), parse_retry_after)
 
 
 def etag_syntax(ctx: Ctx) -> Hit:
-    """ETag is not one (optionally weak) quoted entity-tag."""
-    values = ctx.h.get("etag")
-    if not values:
-        return _PASS
-    if len(values) == 1 and is_entity_tag(values[0]):
-        return _PASS
-    return {"value": ", ".join(values)[:80]}
+    """An ETag line is not one (optionally weak) quoted entity-tag."""
+    return _bad_line(ctx.h.get("etag"), is_entity_tag)
 
 
 def location_syntax(ctx: Ctx) -> Hit:
-    """Location is not a valid URI-reference."""
-    values = ctx.h.get("location")
-    if not values:
-        return _PASS
-    if len(values) == 1 and is_uri_reference(values[0]):
-        return _PASS
-    return {"value": ", ".join(values)[:80]}
+    """A Location line is not a valid URI-reference."""
+    return _bad_line(ctx.h.get("location"), is_uri_reference)
+
+
+def content_type_syntax(ctx: Ctx) -> Hit:
+    """A Content-Type line is not a media-type (a list of types, a parameter without
+    a value, an unterminated quoted string)."""
+    return _bad_line(ctx.h.get("content-type"), parse_media_type)
+
+
+def allow_syntax(ctx: Ctx) -> Hit:
+    """An Allow line is not a comma-separated list of method tokens (``Allow: ``
+    and empty list elements are valid)."""
+    return _bad_line(ctx.h.get("allow"), lambda v: parse_token_list(v) is not None)
+
+
+def singleton_repeated(ctx: Ctx, *, headers: Sequence[str], content_length_differ: str = "") -> Hit:
+    """A field defined as one value (``headers``) arrives on several lines. Recipients
+    may combine only list-based fields (RFC 9110 §5.3), so each picks a line of its own.
+    Content-Length with identical values is reported too (RFC 9110 §8.6 lets a
+    recipient reject it); with differing values ``content_length_differ`` words it."""
+    if len(ctx.h) == len(ctx.ex.response.headers):
+        return _PASS  # no name occurs twice
+    for name in headers:
+        values = ctx.h.get(name.lower())
+        if values is not None and len(values) > 1:
+            hit: dict[str, Any] = {
+                "_header": name,
+                "count": len(values),
+                "values": " | ".join(v.strip() for v in values)[:80],
+            }
+            differ = len({v.strip() for v in values}) > 1
+            if content_length_differ and name.lower() == "content-length" and differ:
+                hit["_message"] = content_length_differ
+            return hit
+    return _PASS
 
 
 def cors_wildcard(
@@ -183,13 +233,28 @@ def cors_wildcard(
     return _PASS
 
 
+def _combined(ctx: Ctx, name: str) -> str | None:
+    """The field's lines joined as the Fetch standard's "get" does (``, ``), trimmed."""
+    values = ctx.h.get(name)
+    if values is None:
+        return None
+    return ", ".join(v.strip(" \t") for v in values)
+
+
 def cors_wildcard_credentials(ctx: Ctx) -> Hit:
-    """``Access-Control-Allow-Origin: *`` together with ``Allow-Credentials: true``."""
-    origin = ctx.header("access-control-allow-origin")
-    creds = ctx.header("access-control-allow-credentials")
-    if origin is not None and origin.strip() == "*" and creds is not None:
-        return _FAIL if creds.strip().lower() == "true" else _PASS
-    return _PASS
+    """``Access-Control-Allow-Origin: *`` together with ``Allow-Credentials: true``
+    (exactly ``true``: Fetch compares the value byte for byte, so ``TRUE`` does not
+    enable credentials and is ``cors_credentials_value``'s finding)."""
+    if _combined(ctx, "access-control-allow-origin") != "*":
+        return _PASS
+    return _FAIL if _combined(ctx, "access-control-allow-credentials") == "true" else _PASS
+
+
+def cors_credentials_value(ctx: Ctx) -> Hit:
+    """``Access-Control-Allow-Credentials`` is present but not exactly ``true``, its
+    only value: browsers then do not share credentialed responses."""
+    value = _combined(ctx, "access-control-allow-credentials")
+    return _PASS if value is None or value == "true" else {"value": value[:80]}
 
 
 # --- body ----------------------------------------------------------------------
@@ -278,7 +343,11 @@ def problem_media_type(
     if ctx.method == "HEAD" or ctx.body_size == 0:
         return _PASS
     mt = ctx.media_type
-    return _PASS if mt in types else {"type": mt or "no media type"}
+    if mt in types:
+        return _PASS
+    if not mt and ctx.header("content-type") is not None:
+        return {"type": "an invalid Content-Type"}
+    return {"type": mt or "no media type"}
 
 
 def _problem_doc(ctx: Ctx) -> dict[str, Any] | None:
@@ -321,11 +390,8 @@ def header_absent(ctx: Ctx, *, header: str) -> Hit:
 
 
 def http_date(ctx: Ctx, *, header: str) -> Hit:
-    """``header`` is present and not any HTTP-date (obsolete forms accepted)."""
-    value = ctx.header(header)
-    if value is None or parse_http_date(value.strip()) is not None:
-        return _PASS
-    return {"value": value[:80]}
+    """A line of ``header`` is not any HTTP-date (obsolete forms accepted)."""
+    return _bad_line(ctx.h.get(header), _http_date)
 
 
 def body_required(ctx: Ctx) -> Hit:
@@ -348,6 +414,7 @@ CHECKS: dict[str, CheckSpec] = {
     "unused_status": CheckSpec(unused_status, "head", "status"),
     "unknown_status": CheckSpec(unknown_status, "head", "status"),
     "header_required": CheckSpec(header_required, "head", "missing_header"),
+    "challenge_required": CheckSpec(challenge_required, "head", "missing_header"),
     "content_range_206": CheckSpec(content_range_206, "head", "missing_header", "Content-Range"),
     "content_type_present": CheckSpec(
         content_type_present, "body", "missing_header", "Content-Type"
@@ -357,11 +424,17 @@ CHECKS: dict[str, CheckSpec] = {
     "retry_after_syntax": CheckSpec(retry_after_syntax, "head", "header_syntax", "Retry-After"),
     "etag_syntax": CheckSpec(etag_syntax, "head", "header_syntax", "ETag"),
     "location_syntax": CheckSpec(location_syntax, "head", "header_syntax", "Location"),
+    "content_type_syntax": CheckSpec(content_type_syntax, "head", "header_syntax", "Content-Type"),
+    "allow_syntax": CheckSpec(allow_syntax, "head", "header_syntax", "Allow"),
+    "singleton_repeated": CheckSpec(singleton_repeated, "head", "header_syntax"),
     "cors_wildcard": CheckSpec(
         cors_wildcard, "head", "header_syntax", "Access-Control-Allow-Origin"
     ),
     "cors_wildcard_credentials": CheckSpec(
         cors_wildcard_credentials, "head", "header_syntax", "Access-Control-Allow-Origin"
+    ),
+    "cors_credentials_value": CheckSpec(
+        cors_credentials_value, "head", "header_syntax", "Access-Control-Allow-Credentials"
     ),
     "no_content": CheckSpec(no_content, "body", "body"),
     "json_parse": CheckSpec(json_parse, "body", "body", "Content-Type"),
