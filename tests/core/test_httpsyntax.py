@@ -148,3 +148,13 @@ def test_token_list(value: str, tokens: object) -> None:
 def test_uri_reference_grammar(value: str, ok: bool) -> None:
     """RFC 3986 Appendix A: the authority, IP literals and ports are judged too."""
     assert hs.is_uri_reference(value) is ok
+
+
+@pytest.mark.parametrize(
+    ("value", "items"),
+    [("a, b", ["a", "b"]), (' a;x="1,2" , ,b', ['a;x="1,2"', "b"]), (",,", []),
+     ('a;x="\\",", b', ['a;x="\\","', "b"]), ('a;x="open, b', ['a;x="open, b'])],
+)  # fmt: skip
+def test_split_list(value: str, items: list[str]) -> None:
+    """#rule lists split at commas outside quoted strings (quoted-pair honoured)."""
+    assert hs.split_list(value) == items

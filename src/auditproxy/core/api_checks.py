@@ -25,6 +25,8 @@ from auditproxy.core.httpsyntax import (
     media_type,
     media_type_param,
     parse_challenges,
+    parse_media_type,
+    split_list,
 )
 from auditproxy.core.redact import REDACTED
 from auditproxy.core.routes import VERSION_SEGMENT, is_api_info
@@ -351,17 +353,17 @@ def request_content_type(
 
 
 def _accepted(accept: str) -> list[str] | None:
-    """The media ranges of ``Accept`` with q > 0; ``None`` when any is a wildcard."""
+    """The media ranges of ``Accept`` with q > 0 (ranges that are not media ranges
+    skipped); ``None`` when any is a wildcard."""
     out = []
-    for item in accept.split(","):
-        parts = item.split(";")
-        rng = parts[0].strip().lower()
-        if not rng:
+    for item in split_list(accept):
+        parsed = parse_media_type(item)  # media-range has the media-type grammar
+        if parsed is None:
             continue
+        rng, params = parsed
         q = 1.0
-        for param in parts[1:]:
-            key, _, value = param.partition("=")
-            if key.strip().lower() == "q":
+        for key, value in params:
+            if key == "q":
                 try:
                     q = float(value)
                 except ValueError:

@@ -209,6 +209,26 @@ def media_type_param(content_type: str | None, name: str) -> str | None:
     return None
 
 
+def split_list(value: str) -> list[str]:
+    """The elements of a ``#rule`` list (RFC 9110 §5.6.1), split at commas outside
+    quoted strings, trimmed; empty elements dropped as recipients must."""
+    out: list[str] = []
+    start = pos = 0
+    size = len(value)
+    while pos < size:
+        char = value[pos]
+        if char == '"':
+            q = _QUOTED_RE.match(value, pos)
+            pos = q.end() if q is not None else size
+            continue
+        if char == ",":
+            out.append(value[start:pos])
+            start = pos + 1
+        pos += 1
+    out.append(value[start:])
+    return [item for item in (i.strip(_OWS) for i in out) if item]
+
+
 def parse_token_list(value: str) -> tuple[str, ...] | None:
     """``#token`` (RFC 9110 §5.6.1, e.g. ``Allow = #method``): the tokens, empty list
     elements dropped as recipients must; ``None`` when an element is not a token.
