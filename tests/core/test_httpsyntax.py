@@ -95,7 +95,8 @@ def test_media_type_helpers() -> None:
      ('Bearer error="a, Basic b"', ("Bearer",), 0),
      ('realm="x"', (), 1), (", ,", (), 0), ("", (), 0), ('"Bearer"', (), 1),
      ("Basic\trealm=x", (), 1), ("Bearer abc, realm=x", ("Bearer",), 1),
-     ("Basic realm=My Realm, Digest a=b", ("Basic", "Digest"), 1)],
+     ("Basic realm=My Realm, Digest a=b", ("Basic", "Digest"), 1),
+     ('",Basic', (), 1), ("Basic \t, Bearer", ("Basic", "Bearer"), 0)],
 )  # fmt: skip
 def test_challenges(value: str, schemes: tuple[str, ...], errors: int) -> None:
     """#challenge per RFC 9110 §11.6.1: an auth-scheme starts each challenge; commas
@@ -130,11 +131,13 @@ def test_media_type_params_honour_quoted_strings() -> None:
 
 @pytest.mark.parametrize(
     ("value", "tokens"),
-    [("GET, HEAD", ("GET", "HEAD")), ("", ()), (",, ,", ()), ("GET,,PUT", ("GET", "PUT")),
+    [("GET, HEAD", ("GET", "HEAD")), ("", ()), (" ", ()), ("GET,\tHEAD ", ("GET", "HEAD")),
+     (",, ,", None), ("GET,,PUT", None), ("GET,", None),
      ("GET; POST", None), ("GET POST", None), ('"GET"', None)],
 )  # fmt: skip
 def test_token_list(value: str, tokens: object) -> None:
-    """#token (Allow = #method): empty elements are dropped, anything else must be a token."""
+    """#token as a sender generates it (Allow = #method): tokens separated by commas,
+    an empty value allowed, an empty element not."""
     assert hs.parse_token_list(value) == tokens
 
 

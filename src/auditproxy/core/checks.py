@@ -190,8 +190,9 @@ def content_type_syntax(ctx: Ctx) -> Hit:
 
 
 def allow_syntax(ctx: Ctx) -> Hit:
-    """An Allow line is not a comma-separated list of method tokens (``Allow: ``
-    and empty list elements are valid)."""
+    """An Allow line is not a comma-separated list of method tokens (``Allow: `` is
+    valid: no method allowed; an empty element such as ``GET,,PUT`` is not, since
+    RFC 9110 §5.6.1 forbids a sender to generate one)."""
     return _bad_line(ctx.h.get("allow"), lambda v: parse_token_list(v) is not None)
 
 

@@ -159,7 +159,7 @@ def is_entity_tag(value: str) -> bool:
     return _ETAG.fullmatch(value.strip()) is not None
 
 
-@lru_cache(maxsize=512)  # redirect targets and created-resource URIs repeat per route
+@lru_cache(maxsize=256)  # redirect targets repeat; the entries are bounded by the header limit
 def is_uri_reference(value: str) -> bool:
     """An RFC 3986 URI-reference (absolute URI or relative reference; ASCII only)."""
     return _URI_REFERENCE.fullmatch(value.strip(_OWS)) is not None
@@ -230,18 +230,16 @@ def split_list(value: str) -> list[str]:
 
 
 def parse_token_list(value: str) -> tuple[str, ...] | None:
-    """``#token`` (RFC 9110 §5.6.1, e.g. ``Allow = #method``): the tokens, empty list
-    elements dropped as recipients must; ``None`` when an element is not a token.
-    A token holds no comma or quote, so splitting on commas is exact here."""
-    out = []
-    for item in value.split(","):
-        item = item.strip(_OWS)
-        if not item:
-            continue
-        if _TOKEN_RE.fullmatch(item) is None:
-            return None
-        out.append(item)
-    return tuple(out)
+    """``#token`` as a sender must generate it (RFC 9110 §5.6.1, e.g. ``Allow = #method``):
+    the tokens, ``()`` for an empty value; ``None`` when an element is not a token or is
+    empty (``GET,,PUT``: a sender must not generate empty list elements). A token holds
+    no comma or quote, so splitting on commas is exact here."""
+    if not value.strip(_OWS):
+        return ()
+    items = tuple(item.strip(_OWS) for item in value.split(","))
+    if any(_TOKEN_RE.fullmatch(item) is None for item in items):
+        return None
+    return items
 
 
 def _skip(text: str, pos: int, chars: str) -> int:
@@ -276,10 +274,11 @@ def _challenge(text: str, pos: int) -> tuple[int, str | None, bool]:
         p = _AUTH_PARAM.match(text, pos)
         if p is not None:
             has_param = True
-            pos = _skip(text, p.end(), _OWS)
-            if pos >= size:
-                return pos, scheme, True
-        if pos >= size or text[pos] != ",":
+            pos = p.end()
+        pos = _skip(text, pos, _OWS)  # an empty #auth-param list may end in OWS ","
+        if pos >= size:
+            return pos, scheme, True
+        if text[pos] != ",":
             return pos, scheme if has_param else None, False
         # a comma: another auth-param of this challenge, or the next challenge
         ahead = _skip(text, pos, _OWS + ",")
@@ -327,8 +326,8 @@ def parse_challenges(value: str) -> tuple[tuple[str, ...], int]:
             schemes.append(scheme)
         if not clean:
             errors += 1
-            end = _resync(text, max(end, pos + 1))
-        pos = end
+            end = _resync(text, end)  # an unterminated quote there swallows the rest
+        pos = max(end, pos + 1)
 
 
 def is_json_media_type(mt: str) -> bool:
