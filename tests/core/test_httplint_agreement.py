@@ -21,6 +21,7 @@ import pytest
 from httplint import HttpRequestLinter, HttpResponseLinter
 from httplint.field.challenge_field import parse_challenges as httplint_challenges
 from httplint.field.common import RE_FLAGS
+from httplint.field.http_date import parse_http_date as httplint_date
 from httplint.syntax import rfc3986, rfc9110
 from hypothesis import given, settings
 from hypothesis import strategies as st
@@ -345,3 +346,36 @@ def test_challenges_match_httplints_parser(value: str) -> None:
     theirs, _, their_errors = httplint_challenges(value.strip(" \t"))
     assert [s.lower() for s in schemes] == [c[0] for c in theirs]
     assert (errors > 0) is bool(their_errors)
+
+
+def _two(lo: int, hi: int) -> st.SearchStrategy[str]:
+    return st.integers(lo, hi).map(lambda i: f"{i:02d}")
+
+
+_DAYS = st.sampled_from(["Sun", "Mon", "Thu", "sun", "Sunday", "Friday"])
+_MONTHS = st.sampled_from(["Jan", "Feb", "Nov", "nov", "NOV", "Foo"])
+_TIMES = st.tuples(_two(0, 29), _two(0, 69), _two(0, 69)).map(":".join)
+# Date-shaped values in each HTTP-date form, with fields out of range and wrong case.
+_DATES = st.one_of(
+    st.builds("{}, {} {} {} {} {}".format, _DAYS, st.one_of(_two(0, 39), st.just("6")),
+              _MONTHS, st.integers(0, 9999).map(lambda y: f"{y:04d}"), _TIMES,
+              st.sampled_from(["GMT", "UTC", "gmt"])),
+    st.builds("{}, {}-{}-{} {} GMT".format, _DAYS, _two(0, 39), _MONTHS, _two(0, 99), _TIMES),
+    st.builds("{} {} {} {} {}".format, _DAYS, _MONTHS, st.one_of(_two(0, 39), st.just(" 6")),
+              _TIMES, st.integers(0, 9999).map(lambda y: f"{y:04d}")),
+)  # fmt: skip
+
+
+@_MANY
+@given(_DATES)
+def test_dates_match_httplints_parser(value: str) -> None:
+    """An HTTP-date exactly when httplint parses one, and an IMF-fixdate exactly when
+    it also finds the form not obsolete (so RFC9110-DATE-FORMAT matches its notes)."""
+    notes: list[str] = []
+    try:
+        httplint_date(value, lambda note, **_: notes.append(note.__name__), now=0)
+        valid = True
+    except ValueError:
+        valid = False
+    assert (hs.parse_http_date(value) is not None) is valid
+    assert (hs.parse_imf_fixdate(value) is not None) is (valid and "DATE_OBSOLETE" not in notes)

@@ -15,6 +15,8 @@ DATES = [
     ("Sun, 06 Nov 1994 08:49:37 UTC", False, False),
     ("sun, 06 nov 1994 08:49:37 GMT", False, False),
     ("Sun, 31 Feb 1994 08:49:37 GMT", False, False),
+    ("Sat, 31 Dec 2016 23:59:60 GMT", True, True),
+    ("Sat, 31 Dec 2016 23:59:61 GMT", False, False),
     ("2024-05-01T10:00:00Z", False, False),
     ("", False, False),
 ]
@@ -30,7 +32,7 @@ def test_dates(value: str, imf: bool, http: bool) -> None:
 def test_dates_parse_to_the_same_instant() -> None:
     """All three HTTP-date forms give the same instant."""
     want = datetime(1994, 11, 6, 8, 49, 37, tzinfo=UTC)
-    assert {hs.parse_http_date(v) for v, _, ok in DATES if ok} == {want}
+    assert {hs.parse_http_date(v) for v, _, ok in DATES if ok and "2016" not in v} == {want}
 
 
 @pytest.mark.parametrize(

@@ -98,6 +98,8 @@ _URI_REFERENCE = re.compile(rf"(?:{_URI}|{_RELATIVE_REF}){_QUERY_FRAGMENT}")
 
 
 def _build(year: int, month: int, day: int, hh: int, mm: int, ss: int) -> datetime | None:
+    if ss > 60:
+        return None  # 60 is a leap second; 61 and up are no time
     try:
         # A leap second (60) is allowed by the grammar; clamp it for datetime.
         return datetime(year, month, day, hh, mm, min(ss, 59), tzinfo=UTC)
