@@ -321,6 +321,9 @@ _SYNTAX_ORACLES: dict[str, tuple[str, Callable[[str], bool], re.Pattern[str]]] =
                    _abnf(rfc9110.Content_Type)),
     "URI-reference": ("a:/?#[]@%1f.! v", hs.is_uri_reference, _abnf(rfc3986.URI_reference)),
     "#method": ('A, \t;"', lambda v: hs.parse_token_list(v) is not None, _abnf(rfc9110.Allow)),
+    "entity-tag": ('Ww/"a \t,*\\\x7f\x80', hs.is_entity_tag, _abnf(rfc9110.ETag)),
+    "delay-seconds": ("0123 -.+\t", lambda v: hs.parse_retry_after(v) is not None,
+                      _abnf(rfc9110.Retry_After)),
 }  # fmt: skip
 
 
