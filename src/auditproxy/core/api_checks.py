@@ -352,10 +352,11 @@ def request_content_type(
     return {"type": mt or "no Content-Type"}
 
 
-def _accepted(accept: str) -> list[str] | None:
+@lru_cache(maxsize=256)  # clients send few distinct Accept values
+def _accepted(accept: str) -> tuple[str, ...] | None:
     """The media ranges of ``Accept`` with q > 0 (ranges that are not media ranges
     skipped); ``None`` when any is a wildcard."""
-    out = []
+    out: list[str] = []
     for item in split_list(accept):
         parsed = parse_media_type(item)  # media-range has the media-type grammar
         if parsed is None:
@@ -373,7 +374,7 @@ def _accepted(accept: str) -> list[str] | None:
         if rng.endswith("/*"):
             return None
         out.append(rng)
-    return out
+    return tuple(out)
 
 
 def accept_ignored(ctx: Ctx) -> Hit:

@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import json
 from collections.abc import Callable, Mapping, Sequence
+from functools import lru_cache
 from typing import Any
 
 from auditproxy.core.api_checks import API_CHECKS
@@ -146,10 +147,13 @@ def _bad_line(values: Sequence[str] | None, ok: Callable[[str], object]) -> Hit:
     return _PASS
 
 
+# A Date changes once a second and repeats on every response meanwhile: cached.
+@lru_cache(maxsize=64)
 def _imf(value: str) -> bool:
     return parse_imf_fixdate(value.strip()) is not None
 
 
+@lru_cache(maxsize=64)
 def _http_date(value: str) -> bool:
     return parse_http_date(value.strip()) is not None
 

@@ -214,6 +214,8 @@ def media_type_param(content_type: str | None, name: str) -> str | None:
 def split_list(value: str) -> list[str]:
     """The elements of a ``#rule`` list (RFC 9110 §5.6.1), split at commas outside
     quoted strings, trimmed; empty elements dropped as recipients must."""
+    if '"' not in value:
+        return [item for item in (i.strip(_OWS) for i in value.split(",")) if item]
     out: list[str] = []
     start = pos = 0
     size = len(value)
