@@ -139,7 +139,7 @@ def content_type_present(ctx: Ctx) -> Hit:
 # for list-based fields only), and a repeated singleton is RFC9110-SINGLETON-REPEATED's.
 
 
-def _bad_line(values: Sequence[str] | None, ok: Callable[[str], object]) -> Hit:
+def _bad_line(values: Sequence[str] | None, ok: Callable[[str], bool]) -> Hit:
     """``{"value": v}`` for the first of ``values`` that ``ok`` rejects, else PASS."""
     for value in values or ():
         if not ok(value):
@@ -174,7 +174,7 @@ def rfc3339_header_date(ctx: Ctx, *, headers: Sequence[str] = ("Date", "Expires"
 
 def retry_after_syntax(ctx: Ctx) -> Hit:
     """A Retry-After line is neither delay-seconds nor an HTTP-date."""
-    return _bad_line(ctx.h.get("retry-after"), parse_retry_after)
+    return _bad_line(ctx.h.get("retry-after"), lambda v: parse_retry_after(v) is not None)
 
 
 def etag_syntax(ctx: Ctx) -> Hit:
@@ -190,7 +190,7 @@ def location_syntax(ctx: Ctx) -> Hit:
 def content_type_syntax(ctx: Ctx) -> Hit:
     """A Content-Type line is not a media-type (a list of types, a parameter without
     a value, an unterminated quoted string)."""
-    return _bad_line(ctx.h.get("content-type"), parse_media_type)
+    return _bad_line(ctx.h.get("content-type"), lambda v: parse_media_type(v) is not None)
 
 
 def allow_syntax(ctx: Ctx) -> Hit:
