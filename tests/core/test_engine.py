@@ -268,3 +268,17 @@ def test_engine_never_raises(
         assert not [f for f in findings if f.severity is Severity.ERROR], findings
         assert all(isinstance(f.message, str) and f.message for f in findings)
     assert retry_advice(ex, digg_all).advice in ("never", "must", "may", "conditional")
+
+
+def test_repeated_location_never_shows_its_query(digg: Profile) -> None:
+    """A repeated Location is named with its lines, but a query string (which may
+    carry a credential) is cut from the message."""
+    lines = (("Location", "/v1/orders/1"), ("Location", "/v1/orders/1?token=s3cr3t"))
+    ex = make_exchange("POST", 201, {})
+    ex = dataclasses.replace(
+        ex, response=dataclasses.replace(ex.response, headers=(*ex.response.headers, *lines))
+    )
+    found = [f for f in audit(ex, digg) if f.rule == "RFC9110-SINGLETON-REPEATED"]
+    assert len(found) == 1
+    assert "/v1/orders/1 | /v1/orders/1" in found[0].message
+    assert "s3cr3t" not in found[0].message

@@ -213,7 +213,8 @@ def singleton_repeated(ctx: Ctx, *, headers: Sequence[str], content_length_diffe
             hit: dict[str, Any] = {
                 "_header": name,
                 "count": len(values),
-                "values": " | ".join(v.strip() for v in values)[:80],
+                # a query string (a Location's) may carry a credential: never shown
+                "values": " | ".join(v.strip().split("?", 1)[0] for v in values)[:80],
             }
             differ = len({v.strip() for v in values}) > 1
             if content_length_differ and name.lower() == "content-length" and differ:
