@@ -312,6 +312,7 @@ class Timeouts:
     response_headers: float = _f(30.0, *_DUR)
     idle: float = _f(60.0, *_DUR)
     total: float = _f(120.0, *_DUR)
+    client_header: float = _f(10.0, *_DUR)
     client_read: float = _f(10.0, *_DUR)
     shutdown_grace: float = _f(30.0, *_DUR)
 

@@ -1,0 +1,8 @@
+"""The lean HTTP/1.1 data path under the two seams of ``auditproxy.wire``.
+
+- ``server``: an ``asyncio.Protocol`` per client connection over llhttp
+  (``httptools``), calling the traffic handler once per request, in order;
+- ``client``: the ``Upstream`` with a keep-alive pool of its own per upstream
+  authority, over the same parser in response mode;
+- ``framing``: what both sides write (status lines, head bytes, ``Date``).
+"""
