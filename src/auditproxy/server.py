@@ -12,24 +12,21 @@ from __future__ import annotations
 
 import asyncio
 import gc
-import json
 import os
 import signal
 from collections.abc import Callable
+from dataclasses import dataclass
 from typing import Any
 
 import structlog
 from aiohttp import web
-from aiohttp.http_exceptions import LineTooLong
-from aiohttp.http_parser import HttpRequestParserPy
-from aiohttp.web_protocol import RequestHandler, RequestPayloadError
-from aiohttp.web_request import BaseRequest
 from prometheus_client import CollectorRegistry
 
 from auditproxy import logconfig
-from auditproxy.app import make_admin_app, make_proxy_app
+from auditproxy.app import make_admin_app
 from auditproxy.runtime import ProxyContext, build_runtime
 from auditproxy.settings import Settings, load_settings
+from auditproxy.traffic import Traffic
 
 log = structlog.get_logger("auditproxy")
 
@@ -43,102 +40,29 @@ def loader_for(config: str | None, flags: dict[str, object]) -> Callable[[], Set
     return load
 
 
-# ------------------------------------------------------------------ parse errors
-# aiohttp answers every request-parsing error with a plain-text 400 from its
-# protocol handler, before any application code runs. The handler below keeps
-# that behaviour for ambiguous framing (400, connection closed) but answers an
-# over-long request line with 414 and an over-long header field with 431, as
-# problem+json, and counts every such answer in auditproxy_requests_total.
-
-
-# aiohttp's fast (llhttp) parser knows a fixed set of methods. A connection whose
-# first request uses any other method (an extension method) is parsed by aiohttp's
-# pure-Python parser instead, which accepts every token.
-_FAST_METHODS = frozenset(
-    (b"GET", b"HEAD", b"POST", b"PUT", b"DELETE", b"PATCH", b"OPTIONS", b"TRACE")
-)
-
-
-class _ProxyRequestHandler(RequestHandler):
-    ctx: ProxyContext
-    line_limit: int
-    _checked_method = False
-
-    def data_received(self, data: bytes) -> None:
-        if not self._checked_method:
-            self._checked_method = True
-            if data.split(b" ", 1)[0] not in _FAST_METHODS:
-                self._parser = HttpRequestParserPy(
-                    self,
-                    self._loop,
-                    self._read_bufsize,
-                    max_line_size=self.max_line_size,
-                    max_field_size=self.max_field_size,
-                    max_headers=self.max_headers,
-                    payload_exception=RequestPayloadError,
-                    auto_decompress=False,
-                )
-        super().data_received(data)
-
-    def handle_error(
-        self,
-        request: BaseRequest,
-        status: int = 500,
-        exc: BaseException | None = None,
-        message: str | None = None,
-    ) -> web.StreamResponse:
-        if status != 400 or request.writer.output_size > 0:
-            return super().handle_error(request, status, exc, message)
-        title, kind = "Bad request", "bad-request"
-        if isinstance(exc, LineTooLong):
-            if len(exc.args) > 1 and exc.args[1] == self.line_limit:
-                status, title, kind = 414, "URI too long", "uri-too-long"
-            else:
-                status, title, kind = 431, "Request header fields too large", "headers-too-large"
-        doc = {
-            "type": f"urn:auditproxy:problem:{kind}",
-            "title": title,
-            "status": status,
-            "detail": (message or str(exc) or title).splitlines()[0][:300],
-            "source": "auditproxy",
-        }
-        resp = web.Response(
-            status=status,
-            body=json.dumps(doc).encode(),
-            headers={"Content-Type": "application/problem+json", "Server": "auditproxy"},
-        )
-        resp.force_close()
-        _count_parse_error(self.ctx, status)
-        return resp
-
-
-def _count_parse_error(ctx: ProxyContext, status: int) -> None:
-    try:
-        ctx.metrics.requests.labels("other", "OTHER", str(status), "true").inc()
-        log.info("exchange_completed", route="other", method="OTHER", status=status,
-                 origin="proxy", error="malformed_request", findings=[])  # fmt: skip
-    except Exception:  # pragma: no cover - never fail the error answer
-        pass
-
-
-class _ProxyServer(web.Server):
-    handler_class: type[_ProxyRequestHandler]
-
-    def __call__(self) -> RequestHandler:
-        return self.handler_class(self, loop=self._loop, **self._kwargs)
-
-
-def _install_parse_error_mapping(runner: web.AppRunner, ctx: ProxyContext, line: int) -> None:
-    server = runner.server
-    assert server is not None
-    handler_class = type(
-        "ProxyRequestHandler", (_ProxyRequestHandler,), {"ctx": ctx, "line_limit": line}
-    )
-    server.__class__ = _ProxyServer
-    server.handler_class = handler_class  # type: ignore[attr-defined]
-
-
 # ------------------------------------------------------------------ serving
+
+
+@dataclass
+class Serving:
+    """The two servers of one serving process (returned by :func:`start`)."""
+
+    ctx: ProxyContext
+    traffic: Traffic
+    admin_runner: web.AppRunner
+    admin_site: web.TCPSite
+
+    @property
+    def address(self) -> tuple[str, int]:
+        return self.traffic.address
+
+    @property
+    def admin_address(self) -> tuple[str, int]:
+        return bound_address(self.admin_site)
+
+    async def close(self) -> None:
+        await self.traffic.close()
+        await self.admin_runner.cleanup()
 
 
 async def start(
@@ -147,42 +71,23 @@ async def start(
     reuse_port: bool = False,
     registry: CollectorRegistry | None = None,
     loader: Callable[[], Settings] | None = None,
-) -> tuple[ProxyContext, web.AppRunner, web.AppRunner, web.TCPSite, web.TCPSite]:
-    """Start both servers; returns the context, runners and sites (for tests)."""
+) -> Serving:
+    """Start both servers: the traffic port (``http1``) and the admin app (aiohttp)."""
     ctx = ProxyContext(build_runtime(settings), registry=registry, loader=loader)
-    limits = settings.limits
-    # Distinct limits tell an over-long request line from an over-long header field.
-    line_limit = limits.max_header_bytes
-    runner = web.AppRunner(
-        make_proxy_app(ctx),
-        access_log=None,
-        shutdown_timeout=1.0,  # what is still in flight was drained or cut by ctx.drain
-        max_line_size=line_limit,
-        max_field_size=max(1, line_limit - 1),
-        keepalive_timeout=75.0,
-    )
-    await runner.setup()
-    _install_parse_error_mapping(runner, ctx, line_limit)
+    traffic = Traffic(ctx)
     admin_runner = web.AppRunner(make_admin_app(ctx), access_log=None, shutdown_timeout=1.0)
     await admin_runner.setup()
-    site = web.TCPSite(
-        runner,
-        settings.listen.host,
-        settings.listen.port,
-        reuse_port=reuse_port or None,
-        backlog=max(128, limits.max_connections),
-    )
     admin_site = web.TCPSite(
         admin_runner, settings.admin.host, settings.admin.port, reuse_port=reuse_port or None
     )
     try:
-        await site.start()
+        await traffic.start(reuse_port=reuse_port)
         await admin_site.start()
     except OSError as exc:
         await admin_runner.cleanup()
-        await runner.cleanup()
+        await traffic.close()
         raise OSError(f"cannot listen: {exc.strerror or exc}") from None
-    return ctx, runner, admin_runner, site, admin_site
+    return Serving(ctx, traffic, admin_runner, admin_site)
 
 
 def bound_address(site: web.TCPSite) -> tuple[str, int]:
@@ -214,17 +119,16 @@ async def serve(
     loader: Callable[[], Settings] | None = None,
 ) -> None:
     """Serve until SIGTERM/SIGINT, then shut down gracefully."""
-    ctx, runner, admin_runner, site, admin_site = await start(
-        settings, reuse_port=reuse_port, registry=registry, loader=loader
-    )
+    serving = await start(settings, reuse_port=reuse_port, registry=registry, loader=loader)
+    ctx = serving.ctx
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()
     loop.add_signal_handler(signal.SIGTERM, stop.set)
     loop.add_signal_handler(signal.SIGINT, stop.set)
     loop.add_signal_handler(signal.SIGHUP, ctx.reload)
     _tune_gc()
-    host, port = bound_address(site)
-    ahost, aport = bound_address(admin_site)
+    host, port = serving.address
+    ahost, aport = serving.admin_address
     upstreams = [r.base for r in ctx.runtime.routes]
     log.info("proxy_started", listen=f"{host}:{port}", admin=f"{ahost}:{aport}",
              upstreams=upstreams, profile=ctx.runtime.profile.name, pid=os.getpid())  # fmt: skip
@@ -235,9 +139,9 @@ async def serve(
             loop.remove_signal_handler(sig)
         grace = ctx.runtime.settings.timeouts.shutdown_grace
         log.info("proxy_stopping", grace_seconds=grace)
-        await site.stop()  # stop accepting; /readyz says 503 from here on
+        ctx.draining = True  # /readyz says 503 from here on
+        await serving.traffic.stop_accepting()  # and idle connections close
         await ctx.drain(grace)  # in flight: finish within the grace, or be cut
-        await runner.cleanup()  # close idle connections, the upstream pool, the recorder
-        await admin_runner.cleanup()
+        await serving.close()  # what is left, the upstream pool, the recorder (flushed)
         log.info("proxy_stopped")
         logconfig.flush()

@@ -15,7 +15,7 @@ from aiohttp.test_utils import TestServer
 from prometheus_client import CollectorRegistry
 
 from auditproxy.runtime import ProxyContext
-from auditproxy.server import bound_address, start
+from auditproxy.server import Serving, start
 from auditproxy.settings import Settings, load_settings
 
 GZIP_BODY = gzip.compress(b'{"hello": "world"}' * 50)
@@ -194,7 +194,7 @@ ProxyFactory = Callable[..., Awaitable[Proxy]]
 
 @pytest.fixture(name="make_proxy")
 async def make_proxy_fixture() -> AsyncIterator[ProxyFactory]:
-    runners: list[Any] = []
+    servings: list[Serving] = []
 
     async def make(upstream: str, **flags: object) -> Proxy:
         base: dict[str, object] = {
@@ -205,15 +205,15 @@ async def make_proxy_fixture() -> AsyncIterator[ProxyFactory]:
         base.update({k.replace("__", "."): v for k, v in flags.items()})
         settings: Settings = load_settings(None, env={}, flags=base)
         registry = CollectorRegistry()
-        ctx, runner, admin_runner, site, admin_site = await start(settings, registry=registry)
-        runners.extend([runner, admin_runner])
-        host, port = bound_address(site)
-        _, admin_port = bound_address(admin_site)
-        return Proxy(ctx, registry, host, port, admin_port)
+        serving = await start(settings, registry=registry)
+        servings.append(serving)
+        host, port = serving.address
+        _, admin_port = serving.admin_address
+        return Proxy(serving.ctx, registry, host, port, admin_port)
 
     yield make
-    for r in reversed(runners):
-        await r.cleanup()
+    for s in reversed(servings):
+        await s.close()
 
 
 @pytest.fixture(name="proxy")

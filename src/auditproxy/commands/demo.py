@@ -253,23 +253,20 @@ async def fetch_report(admin: str) -> str:
 
 
 async def _demo(args: argparse.Namespace) -> int:
-    from auditproxy.server import bound_address, start
+    from auditproxy.server import Serving, start
 
     record_dir: Path = args.record_path
     out, err = sys.stdout, sys.stderr
     upstream_runner, upstream = await start_upstream(args.upstream_port)
-    runners: list[web.AppRunner] = [upstream_runner]
+    serving: Serving | None = None
     try:
         settings = proxy_settings(upstream, args.port, args.admin_port, record_dir)
         try:
-            _ctx, runner, admin_runner, site, admin_site = await start(
-                settings, registry=CollectorRegistry()
-            )
+            serving = await start(settings, registry=CollectorRegistry())
         except OSError as exc:
             raise ConfigError("<flags>", "--port/--admin-port", str(exc)) from exc
-        runners[:0] = [runner, admin_runner]  # stopped first: drains and flushes the recorder
-        proxy = "http://{}:{}".format(*bound_address(site))
-        admin = "http://{}:{}".format(*bound_address(admin_site))
+        proxy = "http://{}:{}".format(*serving.address)
+        admin = "http://{}:{}".format(*serving.admin_address)
         print(f"auditproxy demo: sample API on {upstream}, proxy on {proxy}", file=err)
 
         calls = plan(args.requests, args.seed)
@@ -294,8 +291,9 @@ async def _demo(args: argparse.Namespace) -> int:
             await _until_interrupted()
         return 0
     finally:
-        for r in runners:
-            await r.cleanup()
+        if serving is not None:
+            await serving.close()  # first: flushes the recorder
+        await upstream_runner.cleanup()
 
 
 async def _until_interrupted() -> None:

@@ -75,7 +75,7 @@ def _reset(detail: str) -> UpstreamError:
 class Origin:
     """Where one upstream base URL points: pool key and the target prefix."""
 
-    __slots__ = ("host", "key", "port", "prefix", "tls")
+    __slots__ = ("authority", "host", "key", "port", "prefix", "tls")
 
     def __init__(self, base: str) -> None:
         scheme, _, rest = base.partition("://")
@@ -90,6 +90,7 @@ class Origin:
         elif ":" in authority:
             host, _, p = authority.rpartition(":")
             port = int(p)
+        self.authority = authority  # the Host sent when the request has none
         self.host = host
         self.port = port
         self.prefix = (slash + path).rstrip("/")
@@ -473,6 +474,8 @@ class UpstreamPool:
         body: bytes | AsyncIterator[bytes] | None,
     ) -> Response:
         out = list(headers)
+        if not _has(headers, "host"):
+            out.insert(0, ("Host", origin.authority))
         stream: AsyncIterator[bytes] | None = None
         chunked = False
         payload = b""
@@ -502,11 +505,15 @@ class UpstreamPool:
                 pump.cancel()
             conn.close()
             raise
-        except (UpstreamError, _Stale, ClientBodyError):
+        except (UpstreamError, _Stale):
             if pump is not None:
                 pump.cancel()
             conn.close()
             raise
+        except ClientBodyError as exc:
+            # The handler knows why from its own reading of the body.
+            conn.close()
+            raise UpstreamError("reset", f"the request body failed ({exc.kind})") from None
         except Exception as exc:
             if pump is not None:
                 pump.cancel()

@@ -320,7 +320,11 @@ class ResponseWriter:
                 out.append(("Transfer-Encoding", "chunked"))
             else:
                 self.keep_alive = False  # the close delimits the body
-        if not (request.keep_alive and request.complete) or request.rejection is not None:
+        if (
+            not (request.keep_alive and request.complete)
+            or request.rejection is not None
+            or self._conn.last
+        ):
             self.keep_alive = False  # an unread rest of the body is not parsed for a request
         if not self.keep_alive:
             out.append(("Connection", "close"))
@@ -379,6 +383,9 @@ class ResponseWriter:
         self.keep_alive = False
         self._conn.abort()
 
+    async def pause(self, delay: float) -> bool:
+        return await self._conn.sleep(delay)
+
 
 class HttpProtocol(asyncio.Protocol):
     """One client connection."""
@@ -425,6 +432,8 @@ class HttpProtocol(asyncio.Protocol):
         self._queue: deque[Request] = deque()
         self._task: asyncio.Task[None] | None = None
         self._lingering = False
+        self.last = False  # close after the request in progress (shutdown)
+        self._gone: asyncio.Future[None] | None = None  # a reply's pause in progress
 
     # ------------------------------------------------------------ connection
     def connection_made(self, transport: asyncio.BaseTransport) -> None:
@@ -463,6 +472,9 @@ class HttpProtocol(asyncio.Protocol):
             if not req.complete:
                 req.fail("client_disconnected")
         self._flow.release()
+        gone = self._gone
+        if gone is not None and not gone.done():
+            gone.set_result(None)
 
     def pause_writing(self) -> None:
         self._flow.pause()
@@ -496,6 +508,19 @@ class HttpProtocol(asyncio.Protocol):
         transport.write(data)
         if not self._flow.ok:
             await self._flow.drained()
+        return not self.closed
+
+    async def sleep(self, delay: float) -> bool:
+        """Wait ``delay`` seconds; ``False`` at once when the client is gone."""
+        if self.closed:
+            return False
+        self._gone = gone = self.loop.create_future()
+        timer = self.loop.call_later(delay, gone.set_result, None)
+        try:
+            await gone
+        finally:
+            timer.cancel()
+            self._gone = None
         return not self.closed
 
     def send_continue(self) -> None:
@@ -811,7 +836,9 @@ class HttpProtocol(asyncio.Protocol):
                 b"Connection: close\r\n\r\n"
             )
             reply.keep_alive = False
-        if not (reply.keep_alive and req.keep_alive and req.complete and req.error is None):
+        if self.last or not (
+            reply.keep_alive and req.keep_alive and req.complete and req.error is None
+        ):
             self._queue.clear()
             self._linger()
             return
@@ -855,7 +882,7 @@ class HttpProtocol(asyncio.Protocol):
             if self.transport is not None:
                 self.transport.close()
             return True
-        self._reading = False
+        self.last = True
         return False
 
 
@@ -901,6 +928,7 @@ class HttpServer:
         self.connections: set[HttpProtocol] = set()
         self._gate = _Gate(limits.max_connections)
         self._server: asyncio.Server | None = None
+        self._address = ("", 0)
 
     def _protocol(self) -> HttpProtocol:
         return HttpProtocol(self.handler, self.limits, self._gate, self.connections)
@@ -912,24 +940,34 @@ class HttpServer:
         self._server = await loop.create_server(
             self._protocol, host, port, reuse_port=reuse_port or None, backlog=backlog
         )
+        sock: Any = self._server.sockets[0].getsockname()
+        self._address = (str(sock[0]), int(sock[1]))
 
     @property
     def address(self) -> tuple[str, int]:
-        assert self._server is not None
-        sock: Any = self._server.sockets[0].getsockname()
-        return str(sock[0]), int(sock[1])
+        return self._address
+
+    async def stop_accepting(self) -> None:
+        """Stop listening; idle connections close now, busy ones after their request."""
+        if self._server is not None:
+            self._server.close()
+            await self._server.wait_closed()
+            self._server = None
+        for conn in list(self.connections):
+            conn.close_idle()
+
+    def close_all(self) -> None:
+        for conn in list(self.connections):
+            conn.abort()
 
     async def shutdown(self, grace: float) -> None:
         """Stop accepting, close idle connections, let requests in progress
         finish within ``grace`` seconds, then close what is left."""
-        if self._server is not None:
-            self._server.close()
-            await self._server.wait_closed()
-        busy = [c for c in list(self.connections) if not c.close_idle()]
+        await self.stop_accepting()
         loop = asyncio.get_running_loop()
         deadline = loop.time() + grace
-        while busy and loop.time() < deadline:
+        while self.connections and loop.time() < deadline:
             await asyncio.sleep(0.05)
-            busy = [c for c in busy if not c.closed and not c.close_idle()]
-        for conn in busy:
-            conn.abort()
+            for conn in list(self.connections):
+                conn.close_idle()
+        self.close_all()
