@@ -44,7 +44,7 @@ log = structlog.get_logger("auditproxy")
 RECENT_FINDINGS = 1000
 MIN_CAPTURE = 64 * 1024
 # Keys that only take effect on restart (sockets, process-wide resources).
-RESTART_ONLY = ("listen", "admin", "record", "log", "limits")
+RESTART_ONLY = ("listen", "admin", "record", "log", "limits", "event_loop")
 # The cancel message of a request cut at the end of the shutdown grace, and how
 # long its answer and finish step may take after that.
 SHUTDOWN_CUT = "auditproxy: shutdown grace over"

@@ -371,6 +371,7 @@ class Settings:
     )
     annotate: bool | Literal["request"] = _f(False, parse_annotate)
     max_routes: int = _f(200, _int_parser(1, 100_000))
+    event_loop: str = _f("auto", _enum_parser("auto", "asyncio", "uvloop"))
     record: RecordSettings = field(default_factory=RecordSettings)
     retry: RetrySettings = field(default_factory=RetrySettings)
     rewrite: tuple[Mapping[str, Any], ...] = _f((), _rewrite, list)

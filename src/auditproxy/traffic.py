@@ -11,6 +11,8 @@ from auditproxy.settings import Settings
 from auditproxy.sinks.recorder import Recorder
 from auditproxy.wire import ClientRequest, Reply
 
+FINISH_SECONDS = 1.0  # at close: for handlers past their answer to finish (sinks)
+
 
 def server_limits(settings: Settings) -> ServerLimits:
     limits, timeouts = settings.limits, settings.timeouts
@@ -70,6 +72,7 @@ class Traffic:
         """Close what is left: connections, the upstream pool, the recorder (flushed)."""
         ctx = self.ctx
         await self.server.stop_accepting()
+        await self.server.finish_handlers(FINISH_SECONDS)
         self.server.close_all()
         if ctx.upstream is not None:
             await ctx.upstream.close()

@@ -25,7 +25,6 @@ incoming connections over the processes bound to the port (SO_REUSEPORT).
 
 from __future__ import annotations
 
-import asyncio
 import contextlib
 import dataclasses
 import multiprocessing
@@ -45,6 +44,7 @@ from typing import Any
 
 import structlog
 
+from auditproxy import eventloop
 from auditproxy.core.errors import ConfigError
 from auditproxy.settings import HostPort, Settings
 
@@ -106,7 +106,9 @@ def _worker_main(
 
     registry = make_multiprocess_registry(metrics_dir)
     try:
-        asyncio.run(serve(settings, reuse_port=True, registry=registry, loader=reload))
+        source = settings.config_file or "<config>"
+        main = serve(settings, reuse_port=True, registry=registry, loader=reload)
+        eventloop.run(main, settings.event_loop, source)
     except ConfigError as exc:
         print(f"auditproxy: worker {index}: config error: {exc}", file=sys.stderr)
         sys.exit(EXIT_CONFIG)

@@ -3,9 +3,9 @@
 from __future__ import annotations
 
 import argparse
-import asyncio
 import os
 
+from auditproxy import eventloop
 from auditproxy.logconfig import configure_logging
 from auditproxy.preflight import check_start
 from auditproxy.server import loader_for, serve
@@ -51,5 +51,7 @@ def run(args: argparse.Namespace) -> int:
         from auditproxy.workers import run_workers
 
         return run_workers(settings, args.workers, config=config, flags=flags)
-    asyncio.run(serve(settings, loader=loader))
+    eventloop.run(
+        serve(settings, loader=loader), settings.event_loop, settings.config_file or "<config>"
+    )
     return 0

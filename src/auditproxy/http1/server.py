@@ -43,7 +43,7 @@ import re
 from collections import deque
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, cast
 from urllib.parse import unquote
 
 import httptools
@@ -430,15 +430,15 @@ class HttpProtocol(asyncio.Protocol):
         # the handling
         self._active: Request | None = None
         self._queue: deque[Request] = deque()
-        self._task: asyncio.Task[None] | None = None
+        self.task: asyncio.Task[None] | None = None  # the handler of the active request
         self._lingering = False
         self.last = False  # close after the request in progress (shutdown)
         self._gone: asyncio.Future[None] | None = None  # a reply's pause in progress
 
     # ------------------------------------------------------------ connection
     def connection_made(self, transport: asyncio.BaseTransport) -> None:
-        assert isinstance(transport, asyncio.Transport)
-        self.transport = transport
+        # uvloop's transports are not asyncio.Transport subclasses, same interface
+        self.transport = transport = cast(asyncio.Transport, transport)
         transport.set_write_buffer_limits(high=WRITE_HIGH_WATER)
         peer = transport.get_extra_info("peername")
         if isinstance(peer, tuple):
@@ -458,6 +458,9 @@ class HttpProtocol(asyncio.Protocol):
         self._admitted = True
         self._arm(self.limits.client_header)
         self.resume(_P_GATE)
+        data, self._unfed = self._unfed, b""
+        if data:
+            self._feed(data)
 
     def connection_lost(self, exc: Exception | None) -> None:
         self.closed = True
@@ -559,6 +562,12 @@ class HttpProtocol(asyncio.Protocol):
     def data_received(self, data: bytes) -> None:
         if not self._reading:
             return  # after the last request of the connection: dropped
+        if self._paused & _P_GATE:
+            # uvloop may deliver once before a pause asked for in connection_made
+            self._unfed += data
+            if self.transport is not None:
+                self.transport.pause_reading()
+            return
         if self._unfed or self._queue:
             self._unfed += data
             self.pause(_P_PIPE)
@@ -809,7 +818,7 @@ class HttpProtocol(asyncio.Protocol):
     def _start(self, req: Request) -> None:
         self._active = req
         self._disarm()
-        self._task = self.loop.create_task(self._run(req, ResponseWriter(self, req)))
+        self.task = self.loop.create_task(self._run(req, ResponseWriter(self, req)))
 
     async def _run(self, req: Request, reply: ResponseWriter) -> None:
         try:
@@ -824,7 +833,7 @@ class HttpProtocol(asyncio.Protocol):
 
     def _finished(self, req: Request, reply: ResponseWriter) -> None:
         self._active = None
-        self._task = None
+        self.task = None
         if self.closed:
             return
         if not reply.done:
@@ -955,6 +964,13 @@ class HttpServer:
             self._server = None
         for conn in list(self.connections):
             conn.close_idle()
+
+    async def finish_handlers(self, timeout: float) -> None:
+        """Wait up to ``timeout`` seconds for the handlers still running (their
+        finish steps, after the answer) before connections are cut."""
+        tasks = [c.task for c in self.connections if c.task is not None]
+        if tasks:
+            await asyncio.wait(tasks, timeout=timeout)
 
     def close_all(self) -> None:
         for conn in list(self.connections):
