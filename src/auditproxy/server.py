@@ -99,7 +99,9 @@ def bound_address(site: web.TCPSite) -> tuple[str, int]:
 # A request allocates a few hundred short-lived objects; with the default gen-0
 # threshold (700) the collector runs every couple of requests and walks the young
 # generation each time. Nothing on the hot path builds reference cycles that must
-# be reclaimed quickly, so collect less often.
+# be reclaimed quickly, so collect less often. Still pays on the http1 data path
+# (same-run bench, 3 x 4 s, CPU us/req with / without: small 113 / 116, large
+# 153 / 164), so it stays.
 GC_THRESHOLDS = (50_000, 50, 100)
 
 

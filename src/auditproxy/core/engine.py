@@ -165,17 +165,9 @@ def audit(exchange: Exchange, profile: Profile, *, phase: Phase = "all") -> tupl
         )
 
 
-_ADVICE_CACHE: dict[tuple[Profile, int, bool], RetryAdvice] = {}
-_ADVICE_CACHE_MAX = 4096
-
-
 def retry_advice(exchange: Exchange, profile: Profile) -> RetryAdvice:
     """The handling-table advice for the exchange's status, adjusted for method
-    idempotency and ``Idempotency-Key`` (rule-catalog §6). Never raises.
-
-    Without a ``Retry-After`` the advice depends only on the status and on whether
-    the method is idempotent or carries the key, so those results are cached
-    (bounded; statuses and the flag are few)."""
+    idempotency and ``Idempotency-Key`` (rule-catalog §6). Never raises."""
     try:
         status = exchange.response.status
         row = profile.handling_row(status)
@@ -187,25 +179,17 @@ def retry_advice(exchange: Exchange, profile: Profile) -> RetryAdvice:
         advice: Advice = row.advice
         condition = row.condition
         retry_after = None
-        safe = True
         if advice in ("must", "may"):
             method = exchange.request.method
             if method not in _IDEMPOTENT and (
                 exchange.request.header(profile.idempotency_key_header) is None
             ):
-                safe = False
                 advice = "conditional"
                 condition = NON_IDEMPOTENT_CONDITION
         if advice != "never":
             retry_after = exchange.response.header("Retry-After")
         if retry_after is None:
-            key = (profile, status, safe)
-            cached = _ADVICE_CACHE.get(key)
-            if cached is None:
-                if len(_ADVICE_CACHE) >= _ADVICE_CACHE_MAX:
-                    _ADVICE_CACHE.clear()
-                cached = _ADVICE_CACHE[key] = RetryAdvice(advice=advice, condition=condition)
-            return cached
+            return RetryAdvice(advice=advice, condition=condition)
         note = f"honour Retry-After: {retry_after.strip()[:64]}"
         condition = f"{condition}; {note}" if condition else note
         return RetryAdvice(advice=advice, condition=condition)
