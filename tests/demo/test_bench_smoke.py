@@ -21,7 +21,8 @@ def test_bench_smoke_prints_ratios_and_every_server_answers_200(tmp_path: Path) 
     out_json = tmp_path / "bench.json"
     proc = subprocess.run(
         [sys.executable, str(BENCH), "--duration", "1", "--repeat", "1", "--sizes", "small",
-         "--warmup", "0", "--connections", "4", "--json", str(out_json)],
+         "--warmup", "0", "--connections", "4", "--json", str(out_json),
+             "--latency", "--rate", "200", "--idle", "50"],
         capture_output=True, text=True, timeout=180, check=False,
     )  # fmt: skip
     assert proc.returncode == 0, proc.stdout + proc.stderr
@@ -30,8 +31,14 @@ def test_bench_smoke_prints_ratios_and_every_server_answers_200(tmp_path: Path) 
     assert re.search(r"^ratio naive/direct small: \d+\.\d\d", out, re.M), out
     for target in ("direct", "naive", "auditproxy"):
         assert f"status {target} small: all responses 200" in out
-    results = json.loads(out_json.read_text())
+    doc = json.loads(out_json.read_text())
+    results = doc["throughput"]
     assert {r["target"] for r in results} == {"direct", "naive", "auditproxy"}
+    for e in doc["latency_memory"]:
+        assert e["c1_p50_ms"] > 0
+        assert e["rate_p99_ms"] > 0
+        assert e["rate_errors"] == 0
+        assert e["rss_idle_mib"] > 0
     for r in results:
         assert r["rps"] > 0
         assert r["all_ok"] is True

@@ -309,6 +309,92 @@ def render(summaries: list[Summary], args: argparse.Namespace, pin: bool) -> str
     return "\n".join(lines)
 
 
+# --- latency and memory -----------------------------------------------------------
+
+
+@dataclass
+class Extra:
+    """Per target: latency at one connection, p99 at a fixed rate, RSS idle."""
+
+    target: str
+    c1_p50_ms: float = float("nan")
+    c1_p99_ms: float = float("nan")
+    rate_p99_ms: float = float("nan")
+    rate_errors: int = 0
+    rss_mib: float = float("nan")
+    rss_idle_mib: float = float("nan")
+
+
+def rss_mib(pid: int) -> float:
+    with open(f"/proc/{pid}/status") as f:
+        for line in f:
+            if line.startswith("VmRSS:"):
+                return int(line.split()[1]) / 1024
+    return float("nan")
+
+
+def _loadgen(args: argparse.Namespace, pin: bool, *extra: str) -> list[str]:
+    cmd = [sys.executable, str(HERE / "loadgen.py"), *extra]
+    return ["taskset", "-c", str(args.load_cpu), *cmd] if pin else cmd
+
+
+def measure_latency(wrk: str, server: Server, args: argparse.Namespace, pin: bool,
+                    extra: Extra) -> None:  # fmt: skip
+    """wrk at one connection (small body), then the open-loop load at ``--rate``."""
+    url = f"{server.url}/bench/small"
+    one = argparse.Namespace(**{**vars(args), "connections": 1})
+    c1 = parse_wrk(run_wrk(wrk, url, one, pin, args.duration))
+    extra.c1_p50_ms, extra.c1_p99_ms = c1.p50_ms, c1.p99_ms
+    cmd = _loadgen(args, pin, "rate", url, "--rate", f"{args.rate:g}",
+                   "--seconds", f"{args.duration:g}")  # fmt: skip
+    out = subprocess.run(cmd, capture_output=True, text=True, timeout=args.duration + 60,
+                         check=False)  # fmt: skip
+    if out.returncode != 0:
+        raise BenchError(f"loadgen rate failed: {out.stderr.strip()}")
+    got = json.loads(out.stdout)
+    extra.rate_p99_ms, extra.rate_errors = got["p99_ms"], got["errors"]
+
+
+def measure_idle(server: Server, args: argparse.Namespace, pin: bool, extra: Extra) -> None:
+    """RSS of the process before and with ``--idle`` keep-alive connections open."""
+    pid = server.proc.pid
+    extra.rss_mib = rss_mib(pid)
+    cmd = _loadgen(args, pin, "idle", f"{server.url}/bench/small",
+                   "--connections", str(args.idle), "--hold", "60")  # fmt: skip
+    with subprocess.Popen(cmd, stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True) as gen:
+        assert gen.stdout is not None
+        assert gen.stdin is not None
+        ready = gen.stdout.readline().strip()
+        if ready != "ready":
+            gen.kill()
+            raise BenchError(f"loadgen idle did not get {args.idle} connections up")
+        time.sleep(0.5)
+        extra.rss_idle_mib = rss_mib(pid)
+        gen.stdin.close()
+        gen.wait(timeout=30)
+
+
+def render_extras(extras: list[Extra], args: argparse.Namespace) -> str:
+    direct = next((e for e in extras if e.target == "direct"), None)
+    lines = [
+        "",
+        f"# latency: wrk -c1 for {args.duration:g}s (small); p99 of an open-loop load at "
+        f"{args.rate:g} req/s; RSS before and with {args.idle} idle keep-alive connections",
+        "",
+        "| target | c1 p50 ms | added p50 ms | c1 p99 ms | p99 at rate ms | RSS MiB "
+        "| RSS idle MiB | idle adds MiB |",
+        "|---|---:|---:|---:|---:|---:|---:|---:|",
+    ]
+    for e in extras:
+        added = e.c1_p50_ms - direct.c1_p50_ms if direct and e is not direct else float("nan")
+        lines.append(
+            f"| {e.target} | {e.c1_p50_ms:.3f} | {added:.3f} | {e.c1_p99_ms:.3f} "
+            f"| {e.rate_p99_ms:.2f}{' (errors)' if e.rate_errors else ''} | {e.rss_mib:.1f} "
+            f"| {e.rss_idle_mib:.1f} | {e.rss_idle_mib - e.rss_mib:.1f} |"
+        )
+    return "\n".join(lines).replace("nan", "-")
+
+
 # --- main --------------------------------------------------------------------------
 
 
@@ -325,6 +411,16 @@ def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
     p.add_argument("--classify-off", action="store_true",
                    help="also measure auditproxy with every rule disabled in its config "
                    "(target auditproxy-noclassify: the classification's cost)")  # fmt: skip
+    p.add_argument("--latency", action="store_true",
+                   help="also measure c1 latency and the p99 at a fixed --rate")  # fmt: skip
+    p.add_argument("--rate", type=float, default=1000.0, help="req/s of the fixed-rate load")
+    p.add_argument("--idle", type=int, default=0, metavar="N",
+                   help="also measure RSS with N idle keep-alive connections")  # fmt: skip
+    p.add_argument(
+        "--all",
+        action="store_true",
+        help="everything in one run: --record --classify-off --latency --idle 1000",
+    )
     p.add_argument("--warmup", type=float, default=1.0, help="warm-up seconds per target (0: off)")
     p.add_argument("--proxy-cpu", type=int, default=1)
     p.add_argument("--load-cpu", type=int, default=0)
@@ -340,6 +436,9 @@ def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
                    "in -noclassify also turns every rule off")  # fmt: skip
     p.add_argument("--keep-logs", action="store_true", help="keep the servers' logs")
     args = p.parse_args(argv)
+    if args.all:
+        args.record = args.classify_off = args.latency = True
+        args.idle = args.idle or 1000
     args.sizes = [s for s in args.sizes.split(",") if s]
     args.targets = [t for t in args.targets.split(",") if t]
     for s in args.sizes:
@@ -495,10 +594,19 @@ def _bench(args: argparse.Namespace, wrk: str, pin: bool, fleet: Fleet, work: Pa
                       f"p50 {run.p50_ms:6.2f} ms  p99 {run.p99_ms:6.2f} ms  "
                       f"{run.cpu_us_per_req:6,.0f} µs/req", file=sys.stderr)  # fmt: skip
     summaries = [summarise(runs[(size, t)]) for size in args.sizes for t in targets]
+    extras = [Extra(t) for t in targets]
+    for extra in extras:
+        if args.latency:
+            measure_latency(wrk, servers[extra.target], args, pin, extra)
+        if args.idle:
+            measure_idle(servers[extra.target], args, pin, extra)
     print(render(summaries, args, pin))
+    if args.latency or args.idle:
+        print(render_extras(extras, args))
     if args.json:
-        args.json.write_text(json.dumps([{**asdict(s), "all_ok": s.all_ok} for s in summaries],
-                                        indent=2))  # fmt: skip
+        doc = {"throughput": [{**asdict(s), "all_ok": s.all_ok} for s in summaries],
+               "latency_memory": [asdict(e) for e in extras]}  # fmt: skip
+        args.json.write_text(json.dumps(doc, indent=2))
     return 0 if all(s.all_ok for s in summaries) else 1
 
 
