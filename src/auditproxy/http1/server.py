@@ -71,6 +71,7 @@ BODY_HIGH_WATER = 64 * 1024  # buffered request body above which reading pauses
 WRITE_HIGH_WATER = 64 * 1024  # unsent response bytes above which writers wait
 KEEP_ALIVE = 75.0  # idle seconds between requests before the connection closes
 LINGER = 2.0  # seconds the input is still drained after the last answer
+_NEVER = float("inf")
 _SINCE_CAP = 256 * 1024  # input kept since the last message boundary (method swap)
 _TOKEN = re.compile(rb"[!#$%&'*+\-.^_`|~0-9A-Za-z]+")
 
@@ -410,6 +411,8 @@ class HttpProtocol(asyncio.Protocol):
         self._paused = 0
         self._flow = WriteFlow(self.loop)
         self._timer: asyncio.TimerHandle | None = None
+        self._timer_at = 0.0
+        self._deadline = _NEVER
         # the parse
         self._parser = httptools.HttpRequestParser(self)
         self._reading = True  # False once nothing more is parsed on this connection
@@ -468,6 +471,9 @@ class HttpProtocol(asyncio.Protocol):
         self._gate.leave(self, self._admitted)
         self._admitted = False
         self._disarm()
+        if self._timer is not None:
+            self._timer.cancel()
+            self._timer = None
         parsing = self._parsing
         if parsing is not None and not parsing.complete:
             parsing.fail("client_disconnected")
@@ -536,19 +542,38 @@ class HttpProtocol(asyncio.Protocol):
         if self.transport is not None:
             self.transport.abort()
 
-    # -- timers (one per connection: head deadline or keep-alive idle)
+    # -- the connection's one deadline (head deadline or keep-alive idle), checked
+    # by a timer that is rescheduled lazily: moving the deadline costs no timer
+    # handle, and the timer wakes at most every ``client_header`` seconds.
     def _arm(self, seconds: float) -> None:
-        if self._timer is not None:
-            self._timer.cancel()
-        self._timer = self.loop.call_later(seconds, self._timed_out)
+        now = self.loop.time()
+        deadline = self._deadline = now + seconds
+        timer = self._timer
+        if timer is None or self._timer_at > deadline:
+            if timer is not None:
+                timer.cancel()
+            self._schedule(min(deadline, now + self.limits.client_header))
 
     def _disarm(self) -> None:
-        if self._timer is not None:
-            self._timer.cancel()
-            self._timer = None
+        self._deadline = _NEVER
+
+    def _schedule(self, at: float) -> None:
+        self._timer_at = at
+        self._timer = self.loop.call_at(at, self._tick)
+
+    def _tick(self) -> None:
+        self._timer = None
+        deadline = self._deadline
+        if deadline == _NEVER or self.closed:
+            return
+        now = self.loop.time()
+        if now < deadline:
+            self._schedule(min(deadline, now + self.limits.client_header))
+            return
+        self._deadline = _NEVER
+        self._timed_out()
 
     def _timed_out(self) -> None:
-        self._timer = None
         if self.closed or self._active is not None or self._queue:
             return
         if self._begun:
@@ -878,7 +903,7 @@ class HttpProtocol(asyncio.Protocol):
         self._paused = 0
         transport.resume_reading()
         self._disarm()
-        self._timer = self.loop.call_later(LINGER, transport.close)
+        self.loop.call_later(LINGER, transport.close)
 
     def eof_received(self) -> bool | None:
         if self._lingering and self.transport is not None:
