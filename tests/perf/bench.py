@@ -288,7 +288,7 @@ def render(summaries: list[Summary], args: argparse.Namespace, pin: bool) -> str
     for size in args.sizes:
         naive = by.get((size, "naive"))
         direct = by.get((size, "direct"))
-        for name in [t for t in args.targets if t.startswith("auditproxy") and (size, t) in by]:
+        for name in [t for t in args.targets if t not in ("direct", "naive") and (size, t) in by]:
             s = by[(size, name)]
             if naive and naive.rps:
                 ratio = s.rps / naive.rps
@@ -404,8 +404,8 @@ def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
     p.add_argument("--repeat", type=int, default=3, help="repetitions per target (default 3)")
     p.add_argument("--connections", type=int, default=32, help="wrk connections (default 32)")
     p.add_argument("--sizes", default="small,large", help="comma list of small,large")
-    p.add_argument("--targets", default="direct,naive,auditproxy",
-                   help="comma list of direct,naive,auditproxy")  # fmt: skip
+    p.add_argument("--targets", default="direct,naive,lean,auditproxy",
+                   help="comma list of direct,naive,lean,auditproxy")  # fmt: skip
     p.add_argument("--record", action="store_true",
                    help="also measure auditproxy with recording on")  # fmt: skip
     p.add_argument("--classify-off", action="store_true",
@@ -445,8 +445,8 @@ def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
         if s not in SIZES:
             p.error(f"--sizes: unknown size {s!r} (expected small, large)")
     for t in args.targets:
-        if t not in ("direct", "naive", "auditproxy"):
-            p.error(f"--targets: unknown target {t!r} (expected direct, naive, auditproxy)")
+        if t not in ("direct", "naive", "lean", "auditproxy"):
+            p.error(f"--targets: unknown target {t!r} (expected direct, naive, lean, auditproxy)")
     if args.record:
         args.targets.append("auditproxy-record")
     if args.classify_off:
@@ -460,7 +460,7 @@ def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
         target = f"auditproxy-{name}"
         args.variant_env[target] = _env_pairs(p, "--variant", pairs.split(","))
         args.targets.append(target)
-    args.targets = [t for t in ("direct", "naive") if t in args.targets] + [
+    args.targets = [t for t in ("direct", "naive", "lean") if t in args.targets] + [
         t for t in args.targets if t.startswith("auditproxy")
     ]
     if args.duration <= 0 or args.duration > 600:
@@ -558,6 +558,12 @@ def _bench(args: argparse.Namespace, wrk: str, pin: bool, fleet: Fleet, work: Pa
         servers["naive"] = fleet.start(
             "naive", [sys.executable, str(HERE / "naive_proxy.py"), "--upstream", upstream.url,
                       "--port", str(port)], f"http://127.0.0.1:{port}", args.proxy_cpu,
+        )  # fmt: skip
+    if "lean" in args.targets:
+        port = free_port()
+        servers["lean"] = fleet.start(
+            "lean", [sys.executable, str(HERE / "lean_proxy.py"), "--upstream", upstream.url,
+                     "--port", str(port)], f"http://127.0.0.1:{port}", args.proxy_cpu,
         )  # fmt: skip
     for name in [t for t in args.targets if t.startswith("auditproxy")]:
         port, admin = free_port(), free_port()
