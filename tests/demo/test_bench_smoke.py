@@ -29,11 +29,11 @@ def test_bench_smoke_prints_ratios_and_every_server_answers_200(tmp_path: Path) 
     out = proc.stdout
     assert re.search(r"^ratio auditproxy/naive small: \d+\.\d\d", out, re.M), out
     assert re.search(r"^ratio naive/direct small: \d+\.\d\d", out, re.M), out
-    for target in ("direct", "naive", "auditproxy"):
+    for target in ("direct", "naive", "lean", "auditproxy"):
         assert f"status {target} small: all responses 200" in out
     doc = json.loads(out_json.read_text())
     results = doc["throughput"]
-    assert {r["target"] for r in results} == {"direct", "naive", "auditproxy"}
+    assert {r["target"] for r in results} == {"direct", "naive", "lean", "auditproxy"}
     for e in doc["latency_memory"]:
         assert e["c1_p50_ms"] > 0
         assert e["rate_p99_ms"] > 0

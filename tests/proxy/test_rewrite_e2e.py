@@ -16,7 +16,7 @@ from prometheus_client import CollectorRegistry
 
 from auditproxy.core.har import to_har_entry
 from auditproxy.core.redact import Redaction
-from auditproxy.server import bound_address, start
+from auditproxy.server import Serving, start
 from auditproxy.settings import load_settings
 from auditproxy.sinks import Completed, Sink
 from tests.core.test_rewrite import SPEC_EXAMPLE
@@ -47,7 +47,7 @@ Start = Callable[..., Awaitable[Running]]
 
 @pytest.fixture(name="run_config")
 async def run_config_fixture(tmp_path: Path) -> AsyncIterator[Start]:
-    runners: list[Any] = []
+    servings: list[Serving] = []
 
     async def run(text: str, upstream: str, **extra: object) -> Running:
         config = tmp_path / "auditproxy.yaml"
@@ -55,13 +55,13 @@ async def run_config_fixture(tmp_path: Path) -> AsyncIterator[Start]:
         flags = {"upstream": upstream, "listen": "127.0.0.1:0", "admin": "127.0.0.1:0", **extra}
         settings = load_settings(str(config), env={}, flags=flags)
         registry = CollectorRegistry()
-        ctx, runner, admin_runner, site, _ = await start(settings, registry=registry)
-        runners.extend([runner, admin_runner])
-        return Running(ctx, registry, bound_address(site)[1])
+        serving = await start(settings, registry=registry)
+        servings.append(serving)
+        return Running(serving.ctx, registry, serving.address[1])
 
     yield run
-    for r in reversed(runners):
-        await r.cleanup()
+    for s in reversed(servings):
+        await s.close()
 
 
 async def _call(
