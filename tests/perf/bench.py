@@ -341,7 +341,7 @@ def _loadgen(args: argparse.Namespace, pin: bool, *extra: str) -> list[str]:
 def measure_latency(wrk: str, server: Server, args: argparse.Namespace, pin: bool,
                     extra: Extra) -> None:  # fmt: skip
     """wrk at one connection (small body), then the open-loop load at ``--rate``."""
-    url = f"{server.url}/bench/small"
+    url = f"{server.url}/v1/bench/small"
     one = argparse.Namespace(**{**vars(args), "connections": 1})
     c1 = parse_wrk(run_wrk(wrk, url, one, pin, args.duration))
     extra.c1_p50_ms, extra.c1_p99_ms = c1.p50_ms, c1.p99_ms
@@ -359,7 +359,7 @@ def measure_idle(server: Server, args: argparse.Namespace, pin: bool, extra: Ext
     """RSS of the process before and with ``--idle`` keep-alive connections open."""
     pid = server.proc.pid
     extra.rss_mib = rss_mib(pid)
-    cmd = _loadgen(args, pin, "idle", f"{server.url}/bench/small",
+    cmd = _loadgen(args, pin, "idle", f"{server.url}/v1/bench/small",
                    "--connections", str(args.idle), "--hold", "60")  # fmt: skip
     with subprocess.Popen(cmd, stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True) as gen:
         assert gen.stdout is not None
