@@ -477,3 +477,19 @@ async def test_shutdown_lets_a_request_finish(serve: ServeFactory, client: Conne
     r = await busy.response()
     assert r.body == b"done"
     await stop
+
+
+async def test_handler_connection_close_is_honoured_once(
+    serve: ServeFactory, client: Connect
+) -> None:
+    """A handler's Connection: close closes the connection, announced in one field."""
+
+    async def closing(request: ClientRequest, reply: Reply) -> None:
+        await reply.send(400, "", (("Connection", "close"),), b"no")
+
+    s = await serve(closing)
+    c = await client(s.port)
+    await c.send(b"GET / HTTP/1.1\r\nHost: h\r\n\r\n")
+    r = await c.response()
+    assert [v for k, *v in r.headers if k.lower() == "connection"] == [["close"]]
+    assert await c.closed()

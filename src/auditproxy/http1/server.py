@@ -308,6 +308,12 @@ class ResponseWriter:
                     length = None
             elif n == "date":
                 has_date = True
+            elif n == "connection":
+                # The connection is the writer's: a handler's "close" is honoured,
+                # and the field is written once, below.
+                out.remove((name, value))
+                if "close" in value.lower():
+                    self.keep_alive = False
         if not has_date:
             out.append(("Date", http_date.now()))
         if not no_body:
