@@ -6,8 +6,12 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import shutil
 import socket
+import ssl
+import subprocess
 from collections.abc import AsyncIterator, Awaitable, Callable
+from pathlib import Path
 
 import pytest
 
@@ -393,3 +397,56 @@ async def test_cancelled_read_closes_the_connection(start: Start, pool: Upstream
             await r.read()
     r.release()
     assert pool.idle_count() == 0
+
+
+@pytest.fixture(name="tls_cert")
+def tls_cert_fixture(tmp_path: Path) -> tuple[Path, Path]:
+    """A self-signed key and certificate for localhost (openssl)."""
+    if shutil.which("openssl") is None:
+        pytest.skip("openssl is not installed")
+    key, cert = tmp_path / "key.pem", tmp_path / "cert.pem"
+    subprocess.run(
+        ["openssl", "req", "-x509", "-newkey", "rsa:2048", "-nodes", "-keyout", str(key),
+         "-out", str(cert), "-days", "1", "-subj", "/CN=localhost",
+         "-addext", "subjectAltName=DNS:localhost"],
+        check=True, capture_output=True,
+    )  # fmt: skip
+    return key, cert
+
+
+async def test_https_upstream(tls_cert: tuple[Path, Path]) -> None:
+    """An https:// base is reached over TLS, verified with the context given, and pooled."""
+    key, cert = tls_cert
+    server_ctx = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
+    server_ctx.load_cert_chain(cert, key)
+    connections = 0
+
+    async def serve(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        nonlocal connections
+        connections += 1
+        try:
+            while True:
+                await reader.readuntil(b"\r\n\r\n")
+                writer.write(OK)
+                await writer.drain()
+        except (asyncio.IncompleteReadError, ConnectionError):
+            pass
+        finally:
+            writer.close()
+
+    server = await asyncio.start_server(serve, "127.0.0.1", 0, ssl=server_ctx)
+    port = server.sockets[0].getsockname()[1]
+    client_ctx = ssl.create_default_context(cafile=str(cert))
+    pool = UpstreamPool(ssl_context=client_ctx)
+    try:
+        for _ in range(2):
+            r = await pool.send(f"https://localhost:{port}", "GET", "/", (), None)
+            assert await r.read_all() == b"ok"
+            r.release()
+        assert connections == 1
+        with pytest.raises(UpstreamError) as info:  # a certificate nobody vouches for
+            await UpstreamPool().send(f"https://localhost:{port}", "GET", "/", (), None)
+        assert info.value.kind == "connect"
+    finally:
+        await pool.close()
+        server.close()
