@@ -342,7 +342,7 @@ async def test_client_gone_mid_body(serve: ServeFactory, client: Connect) -> Non
 async def test_request_body_back_pressure(serve: ServeFactory, client: Connect) -> None:
     """While the handler does not read, the server stops reading: buffered body
     stays near the high-water mark, and everything arrives once it reads."""
-    from auditproxy.http1.server import BODY_HIGH_WATER
+    from auditproxy.http1.cycle import BODY_HIGH_WATER
 
     gate = asyncio.Event()
     buffered: list[int] = []

@@ -4,5 +4,8 @@
   (``httptools``), calling the traffic handler once per request, in order;
 - ``client``: the ``Upstream`` with a keep-alive pool of its own per upstream
   authority, over the same parser in response mode;
-- ``framing``: what both sides write (status lines, head bytes, ``Date``).
+- ``cycle``: one request and its reply on a client connection;
+- ``methods``: extension methods on llhttp's fixed method list;
+- ``flow``, ``framing``: write-side flow control and what both sides write
+  (status lines, head bytes, ``Date``).
 """

@@ -31,7 +31,7 @@ from typing import cast
 
 import httptools
 
-from auditproxy.http1.flow import WriteFlow
+from auditproxy.http1.flow import WriteFlow, wake
 from auditproxy.http1.framing import LAST_CHUNK, chunk, encode_head
 from auditproxy.wire import ClientBodyError, ErrorKind, HeaderPairs, UpstreamError
 
@@ -347,9 +347,7 @@ class Response:
         self._wake()
 
     def _wake(self) -> None:
-        waiter = self._waiter
-        if waiter is not None and not waiter.done():
-            waiter.set_result(None)
+        wake(self._waiter)
 
     # -- the handler's side
     async def read(self) -> bytes:

@@ -7,6 +7,12 @@ from __future__ import annotations
 import asyncio
 
 
+def wake(waiter: asyncio.Future[None] | None) -> None:
+    """Resolve a waiter someone may be awaiting (nothing when there is none)."""
+    if waiter is not None and not waiter.done():
+        waiter.set_result(None)
+
+
 class WriteFlow:
     __slots__ = ("_drain", "loop", "ok")
 
@@ -24,9 +30,7 @@ class WriteFlow:
 
     def release(self) -> None:
         """Wake a waiting writer (also when the connection is lost)."""
-        drain = self._drain
-        if drain is not None and not drain.done():
-            drain.set_result(None)
+        wake(self._drain)
 
     async def drained(self) -> None:
         self._drain = self.loop.create_future()

@@ -39,41 +39,32 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import re
 from collections import deque
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from typing import Any, cast
-from urllib.parse import unquote
 
 import httptools
 import structlog
-from yarl import URL
 
-from auditproxy.http1.flow import WriteFlow
+from auditproxy.http1.cycle import Request, ResponseWriter
+from auditproxy.http1.flow import WriteFlow, wake
 from auditproxy.http1.framing import (
     CONTINUE,
-    LAST_CHUNK,
-    chunk,
-    encode_head,
-    http_date,
-    reason_for,
-    status_line,
 )
-from auditproxy.wire import ClientBodyError, ClientRequest, HeaderPairs, Rejection, Reply
+from auditproxy.http1.methods import TOKEN, message_start
+from auditproxy.wire import ClientRequest, Rejection, Reply
 
 log = structlog.get_logger("auditproxy")
 
 Handler = Callable[[ClientRequest, Reply], Awaitable[None]]
 
 HEAD_PIECE = 8 * 1024  # input fed to the parser at a time while a head is parsed
-BODY_HIGH_WATER = 64 * 1024  # buffered request body above which reading pauses
 WRITE_HIGH_WATER = 64 * 1024  # unsent response bytes above which writers wait
 KEEP_ALIVE = 75.0  # idle seconds between requests before the connection closes
 LINGER = 2.0  # seconds the input is still drained after the last answer
 _NEVER = float("inf")
 _SINCE_CAP = 256 * 1024  # input kept since the last message boundary (method swap)
-_TOKEN = re.compile(rb"[!#$%&'*+\-.^_`|~0-9A-Za-z]+")
 
 # Why reading is paused (bits).
 _P_GATE, _P_BODY, _P_PIPE, _P_DONE = 1, 2, 4, 8
@@ -131,267 +122,6 @@ class _Gate:
             if not nxt.closed:
                 self.active += 1
                 nxt.admitted()
-
-
-class Request:
-    """One request as the client sent it (``wire.ClientRequest``)."""
-
-    __slots__ = (
-        "_chunks",
-        "_conn",
-        "_timer",
-        "_waiter",
-        "buffered",
-        "chunked",
-        "complete",
-        "content_length",
-        "error",
-        "expect_continue",
-        "has_body",
-        "headers",
-        "host",
-        "keep_alive",
-        "method",
-        "received",
-        "rejection",
-        "remote",
-        "scheme",
-        "target",
-        "version",
-    )
-
-    def __init__(
-        self,
-        conn: HttpProtocol,
-        method: str,
-        target: str,
-        version: str,
-        headers: HeaderPairs,
-        host: str,
-    ) -> None:
-        self._conn = conn
-        self.method = method
-        self.target = target
-        self.version = version
-        self.headers = headers
-        self.host = host
-        self.scheme = "http"
-        self.remote = conn.remote
-        self.rejection: Rejection | None = None
-        self.content_length: int | None = None
-        self.chunked = False
-        self.has_body = False
-        self.keep_alive = True
-        self.expect_continue = False
-        self._chunks: deque[bytes] = deque()
-        self.buffered = 0
-        self.received = 0
-        self.complete = False
-        self.error: str | None = None
-        self._waiter: asyncio.Future[None] | None = None
-        self._timer: asyncio.TimerHandle | None = None
-
-    @property
-    def path(self) -> str:
-        target = self.target
-        if target.startswith("/"):
-            raw = target.split("?", 1)[0]
-            return unquote(raw) if "%" in raw else raw
-        if target == "*" or not target:
-            return target
-        try:
-            return URL(target, encoded=True).path
-        except ValueError:
-            return target
-
-    # -- fed by the connection
-    def feed(self, data: bytes) -> None:
-        if self.error is not None:
-            return
-        n = len(data)
-        self.received += n
-        if self.received > self._conn.limits.max_request_body:
-            self.fail("body_too_large")
-            return
-        self._chunks.append(data)
-        self.buffered += n
-        if self.buffered > BODY_HIGH_WATER:
-            self._conn.pause(_P_BODY)
-        self._wake()
-
-    def finished(self) -> None:
-        self.complete = True
-        self._wake()
-
-    def fail(self, kind: str) -> None:
-        if self.error is None and not self.complete:
-            self.error = kind
-            self.keep_alive = False
-            self._conn.stop_reading()
-            self._wake()
-
-    def _wake(self) -> None:
-        waiter = self._waiter
-        if waiter is not None and not waiter.done():
-            waiter.set_result(None)
-
-    # -- the handler's side
-    async def read(self) -> bytes:
-        while True:
-            chunks = self._chunks
-            if chunks:
-                data = chunks.popleft()
-                self.buffered -= len(data)
-                if self.buffered <= BODY_HIGH_WATER // 4:
-                    self._conn.resume(_P_BODY)
-                return data
-            if self.error is not None:
-                raise ClientBodyError(self.error)
-            if self.complete:
-                return b""
-            if self.expect_continue:
-                self.expect_continue = False
-                self._conn.send_continue()
-            await self._wait()
-
-    async def _wait(self) -> None:
-        loop = self._conn.loop
-        self._waiter = waiter = loop.create_future()
-        self._timer = loop.call_later(self._conn.limits.client_read, self._read_timed_out)
-        try:
-            await waiter
-        finally:
-            self._waiter = None
-            self._timer.cancel()
-            self._timer = None
-
-    def _read_timed_out(self) -> None:
-        self.fail("client_read_timeout")
-
-
-class ResponseWriter:
-    """The reply to one request (``wire.Reply``): framing from the handler's headers."""
-
-    __slots__ = (
-        "_chunked",
-        "_conn",
-        "_left",
-        "_no_body",
-        "_request",
-        "done",
-        "keep_alive",
-        "started",
-    )
-
-    def __init__(self, conn: HttpProtocol, request: Request) -> None:
-        self._conn = conn
-        self._request = request
-        self.started = False
-        self.done = False
-        self.keep_alive = request.keep_alive
-        self._chunked = False
-        self._no_body = False
-        self._left: int | None = None  # Content-Length bytes still owed
-
-    def _head(self, status: int, reason: str, headers: HeaderPairs, body: bytes | None) -> bytes:
-        request = self._request
-        no_body = self._no_body = request.method == "HEAD" or status < 200 or status in (204, 304)
-        out = list(headers)
-        length: int | None = None
-        has_date = False
-        for name, value in headers:
-            n = name.lower()
-            if n == "content-length":
-                try:
-                    length = int(value)
-                except ValueError:
-                    length = None
-            elif n == "date":
-                has_date = True
-            elif n == "connection":
-                # The connection is the writer's: a handler's "close" is honoured,
-                # and the field is written once, below.
-                out.remove((name, value))
-                if "close" in value.lower():
-                    self.keep_alive = False
-        if not has_date:
-            out.append(("Date", http_date.now()))
-        if not no_body:
-            if length is None and body is not None:
-                length = len(body)
-                out.append(("Content-Length", str(length)))
-            if length is not None:
-                self._left = length
-            elif request.version == "1.1":
-                self._chunked = True
-                out.append(("Transfer-Encoding", "chunked"))
-            else:
-                self.keep_alive = False  # the close delimits the body
-        if (
-            not (request.keep_alive and request.complete)
-            or request.rejection is not None
-            or self._conn.last
-        ):
-            self.keep_alive = False  # an unread rest of the body is not parsed for a request
-        if not self.keep_alive:
-            out.append(("Connection", "close"))
-        elif request.version == "1.0":
-            out.append(("Connection", "keep-alive"))
-        return encode_head(status_line(status, reason or reason_for(status)), out)
-
-    async def send(self, status: int, reason: str, headers: HeaderPairs, body: bytes) -> bool:
-        if self.started or self._conn.closed:
-            return False
-        head = self._head(status, reason, headers, body)
-        self.started = True
-        self.done = True
-        if not self._no_body and body:
-            if self._left is not None and self._left != len(body):
-                self.keep_alive = False
-            head += body
-        return await self._conn.write(head)
-
-    async def start(self, status: int, reason: str, headers: HeaderPairs) -> bool:
-        if self.started or self._conn.closed:
-            return False
-        head = self._head(status, reason, headers, None)
-        self.started = True
-        return await self._conn.write(head)
-
-    async def write(self, data: bytes) -> bool:
-        if not self.started or self.done or self._conn.closed:
-            return False
-        if self._no_body or not data:
-            return True
-        left = self._left
-        if left is not None:
-            if len(data) > left:
-                data = data[:left]
-                self.keep_alive = False
-            self._left = left - len(data)
-        elif self._chunked:
-            data = chunk(data)
-        return await self._conn.write(data)
-
-    async def end(self) -> bool:
-        if not self.started or self.done or self._conn.closed:
-            return False
-        self.done = True
-        if self._left:
-            # Fewer bytes than announced: only a close tells the client.
-            self._conn.abort()
-            return False
-        if self._chunked and not self._no_body:
-            return await self._conn.write(LAST_CHUNK)
-        return True
-
-    def abort(self) -> None:
-        self.done = True
-        self.keep_alive = False
-        self._conn.abort()
-
-    async def pause(self, delay: float) -> bool:
-        return await self._conn.sleep(delay)
 
 
 class HttpProtocol(asyncio.Protocol):
@@ -487,9 +217,7 @@ class HttpProtocol(asyncio.Protocol):
             if not req.complete:
                 req.fail("client_disconnected")
         self._flow.release()
-        gone = self._gone
-        if gone is not None and not gone.done():
-            gone.set_result(None)
+        wake(self._gone)
 
     def pause_writing(self) -> None:
         self._flow.pause()
@@ -508,6 +236,12 @@ class HttpProtocol(asyncio.Protocol):
         self._paused &= ~why
         if not self._paused and self.transport is not None and not self.closed:
             self.transport.resume_reading()
+
+    def body_backlog(self) -> None:
+        self.pause(_P_BODY)
+
+    def body_drained(self) -> None:
+        self.resume(_P_BODY)
 
     def stop_reading(self) -> None:
         """Nothing more is parsed: the connection closes after the current answer."""
@@ -706,13 +440,13 @@ class HttpProtocol(asyncio.Protocol):
                          "an extension method right after a large pipelined body")  # fmt: skip
             return b""
         buf = b"".join(self._since)
-        start = _message_start(buf, self._since_done)
+        start = message_start(buf, self._since_done)
         while start < len(buf) and buf[start] in b"\r\n":
             start += 1
         limit = self.limits.max_header_bytes
         space = buf.find(b" ", start, start + limit + 1)
         token = buf[start:space] if space > start else b""
-        if not token or not _TOKEN.fullmatch(token):
+        if not token or not TOKEN.fullmatch(token):
             if space < 0 and len(buf) - start > limit:
                 self._refuse(_line_too_long(limit))
             else:
@@ -924,39 +658,6 @@ class HttpProtocol(asyncio.Protocol):
             return True
         self.last = True
         return False
-
-
-def _message_start(buf: bytes, done: int) -> int:
-    """Offset in ``buf`` (which starts at a message boundary) where the message
-    after the first ``done`` messages starts, as llhttp itself delimits them."""
-    if done == 0:
-        return 0
-    lo, hi = 0, len(buf)
-    while lo < hi:  # smallest prefix in which ``done`` messages are complete
-        mid = (lo + hi) // 2
-        if _completed(buf[:mid]) >= done:
-            hi = mid
-        else:
-            lo = mid + 1
-    return lo
-
-
-class _Counter:
-    __slots__ = ("n",)
-
-    def __init__(self) -> None:
-        self.n = 0
-
-    def on_message_complete(self) -> None:
-        self.n += 1
-
-
-def _completed(data: bytes) -> int:
-    counter = _Counter()
-    parser = httptools.HttpRequestParser(counter)
-    with contextlib.suppress(httptools.HttpParserError, httptools.HttpParserUpgrade):
-        parser.feed_data(data)
-    return counter.n
 
 
 class HttpServer:
