@@ -1,10 +1,11 @@
 """Settings: defaults <- YAML file <- ``AUDITPROXY_*`` env <- command-line flags.
 
-Everything is parsed and validated once into frozen dataclasses; code further in
-trusts the record. Each field carries its parser in ``metadata`` so one generic
-builder handles every section, every error names the source (file, env var or
-flags), the key path and the bad value, and ``as_dict`` can print the effective
-configuration back (``auditproxy check-config``).
+The settings are one typed model: frozen pydantic dataclasses whose fields are the
+value types of ``settings_values`` (each with its parser, JSON Schema and printer).
+It is validated once; code further in trusts the record. Every error names the
+source (file, env var or flags), the key path and the bad value; ``dump_yaml``
+prints the effective configuration back (``auditproxy check-config``) and
+``json_schema`` describes the file to editors (``auditproxy config-schema``).
 
 Env vars map to scalar keys by path: ``timeouts.connect`` <- ``AUDITPROXY_TIMEOUTS_CONNECT``,
 ``record.dir`` <- ``AUDITPROXY_RECORD_DIR``. Lists from env are comma separated.
@@ -14,489 +15,320 @@ from __future__ import annotations
 
 import dataclasses
 import difflib
-import re
 import sys
-from collections.abc import Callable, Mapping
-from dataclasses import dataclass, field
+import typing
+from collections.abc import Mapping
 from pathlib import Path
-from typing import Any, Literal, TypeVar
+from typing import Annotated, Any
 
 import yaml
-from yarl import URL
+from pydantic import BeforeValidator, ConfigDict, Field, TypeAdapter, ValidationError
+from pydantic.dataclasses import dataclass, is_pydantic_dataclass
+from pydantic.json_schema import GenerateJsonSchema, JsonSchemaValue, SkipJsonSchema
+from pydantic_core import SchemaSerializer, core_schema
 
 from auditproxy.core.errors import ConfigError
+from auditproxy.core.guidelines import SEVERITIES
 from auditproxy.core.retry import IDEMPOTENT_METHODS
+from auditproxy.settings_values import (
+    Address,
+    Annotate,
+    Bool,
+    Duration,
+    Methods,
+    PositiveDuration,
+    Prefix,
+    Size,
+    StatusList,
+    StrList,
+    Text,
+    Url,
+    Value,
+    choice,
+    integer,
+    number,
+    parse_rewrite,
+    parse_rules,
+)
+from auditproxy.settings_values import HostPort as HostPort
+from auditproxy.settings_values import format_duration as format_duration
+from auditproxy.settings_values import format_size as format_size
+from auditproxy.settings_values import parse_duration as parse_duration
+from auditproxy.settings_values import parse_size as parse_size
 
-T = TypeVar("T")
-Parser = Callable[[object], Any]
-Dumper = Callable[[Any], Any]
-
-# ---------------------------------------------------------------- value parsers
-# A parser takes the raw value (YAML scalar or env/flag string) and returns the
-# typed value, or raises ValueError("expected ...").
-
-_DURATION = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*(ms|s|m|h)?\s*$")
-_DURATION_UNITS = {"ms": 0.001, "s": 1.0, "m": 60.0, "h": 3600.0, None: 1.0}
-_SIZE = re.compile(r"^\s*(\d+)\s*(B|KiB|MiB|GiB|KB|MB|GB)?\s*$")
-_SIZE_UNITS = {
-    None: 1, "B": 1, "KiB": 1024, "MiB": 1024**2, "GiB": 1024**3,
-    "KB": 1000, "MB": 1000**2, "GB": 1000**3,
-}  # fmt: skip
+# Unknown keys are errors; attribute docstrings are the schema's descriptions.
+_MODEL = ConfigDict(extra="forbid", use_attribute_docstrings=True)
 
 
-def parse_duration(value: object) -> float:
-    """``250ms``, ``5s``, ``2m``, ``1h`` or a plain number of seconds -> seconds."""
-    if isinstance(value, bool):
-        raise ValueError("expected a duration like 250ms, 5s or 2m")
-    if isinstance(value, int | float) and value >= 0:
-        return float(value)
-    m = _DURATION.match(value) if isinstance(value, str) else None
-    if not m:
-        raise ValueError("expected a duration like 250ms, 5s or 2m")
-    return float(m.group(1)) * _DURATION_UNITS[m.group(2)]
-
-
-def parse_size(value: object) -> int:
-    """``512``, ``64KiB``, ``10MiB`` (also KB/MB/GB, powers of 1000) -> bytes."""
-    if isinstance(value, int) and not isinstance(value, bool) and value >= 0:
+def _mapping(value: object) -> object:
+    if isinstance(value, Mapping) or dataclasses.is_dataclass(value):
         return value
-    m = _SIZE.match(value) if isinstance(value, str) else None
-    if not m:
-        raise ValueError("expected a size like 512, 64KiB or 10MiB")
-    return int(m.group(1)) * _SIZE_UNITS[m.group(2)]
+    raise ValueError("expected a mapping")
 
 
-def format_duration(seconds: float) -> str:
-    ms = round(seconds * 1000)
-    if ms % 1000:
-        return f"{ms}ms"
-    s = ms // 1000
-    return f"{s // 60}m" if s and s % 60 == 0 else f"{s}s"
+def _section_value(value: object) -> object:
+    """A section given as ``null`` (``timeouts:`` with nothing under it) is all defaults."""
+    return {} if value is None else _mapping(value)
 
 
-def format_size(size: int) -> str | int:
-    for unit, factor in (("GiB", 1024**3), ("MiB", 1024**2), ("KiB", 1024)):
-        if size and size % factor == 0:
-            return f"{size // factor}{unit}"
-    return size
+def _optional_mapping(value: object) -> object:
+    return None if value is None else _mapping(value)
 
 
-def _positive_duration(value: object) -> float:
-    seconds = parse_duration(value)
-    if seconds <= 0:
-        raise ValueError("expected a duration above zero like 10s")
-    return seconds
-
-
-def parse_bool(value: object) -> bool:
-    if isinstance(value, bool):
+def _route_list(value: object) -> object:
+    if value is None:
+        return ()
+    if isinstance(value, list | tuple):
         return value
-    if isinstance(value, str) and value.strip().lower() in ("true", "yes", "on", "1"):
-        return True
-    if isinstance(value, str) and value.strip().lower() in ("false", "no", "off", "0"):
-        return False
-    raise ValueError("expected true or false")
+    raise ValueError("expected a list of routes")
 
 
-def _int_parser(lo: int, hi: int | None = None) -> Parser:
-    def parse(value: object) -> int:
-        try:
-            if isinstance(value, bool) or not isinstance(value, int | str):
-                raise ValueError
-            n = int(value)
-        except ValueError:
-            n = None
-        if n is None or n < lo or (hi is not None and n > hi):
-            raise ValueError(f"expected an integer >= {lo}" + (f" and <= {hi}" if hi else ""))
-        return n
-
-    return parse
-
-
-def _float_parser(lo: float, hi: float) -> Parser:
-    def parse(value: object) -> float:
-        try:
-            if isinstance(value, bool) or not isinstance(value, int | float | str):
-                raise ValueError
-            x = float(value)
-        except ValueError:
-            x = None
-        if x is None or not lo <= x <= hi:
-            raise ValueError(f"expected a number between {lo:g} and {hi:g}")
-        return x
-
-    return parse
-
-
-def parse_str(value: object) -> str:
-    if isinstance(value, str) and value.strip():
-        return value.strip()
-    raise ValueError("expected a non-empty string")
-
-
-def _enum_parser(*choices: str) -> Parser:
-    def parse(value: object) -> str:
-        if isinstance(value, str) and value.strip().lower() in choices:
-            return value.strip().lower()
-        raise ValueError("expected one of " + ", ".join(choices))
-
-    return parse
-
-
-def parse_str_list(value: object) -> tuple[str, ...]:
-    if isinstance(value, str):
-        return tuple(v.strip() for v in value.split(",") if v.strip())
-    if isinstance(value, list | tuple) and all(isinstance(v, str | int) for v in value):
-        return tuple(str(v) for v in value)
-    raise ValueError("expected a list of strings")
-
-
-def _int_list(value: object) -> tuple[int, ...]:
-    items = value.split(",") if isinstance(value, str) else value
-    if isinstance(items, list | tuple):
-        try:
-            codes = tuple(int(v) for v in items if not isinstance(v, bool))
-        except (TypeError, ValueError):
-            codes = ()
-        if len(codes) == len(items) and all(100 <= c <= 599 for c in codes):
-            return codes
-    raise ValueError("expected a list of status codes (100-599)")
-
-
-def parse_url(value: object) -> str:
-    """An absolute ``http``/``https`` URL with a host and no query or fragment."""
-    expected = "expected an http:// or https:// URL like http://127.0.0.1:8000"
-    if not isinstance(value, str):
-        raise ValueError(expected)
-    try:
-        url = URL(value.strip())
-        port = url.port
-    except ValueError:
-        raise ValueError(expected) from None
-    if url.query_string or url.fragment:
-        part = "a query string (?...)" if url.query_string else "a fragment (#...)"
-        raise ValueError(
-            f"has {part}; expected a base URL without one (each request's own query "
-            "is forwarded as it came), like http://127.0.0.1:8000/api"
-        )
-    if url.scheme not in ("http", "https") or not url.host:
-        raise ValueError(expected)
-    if port is None or not 0 < port < 65536:
-        raise ValueError(expected)
-    return str(url).rstrip("/")
-
-
-@dataclass(frozen=True, slots=True)
-class HostPort:
-    host: str
-    port: int
-
-    def __str__(self) -> str:
-        return f"[{self.host}]:{self.port}" if ":" in self.host else f"{self.host}:{self.port}"
-
-
-def parse_host_port(value: object) -> HostPort:
-    """``host:port``, ``[v6]:port`` or ``:port`` (all interfaces); port 0 = any free port."""
-    expected = "expected host:port like 127.0.0.1:8080 (port 0-65535)"
-    if isinstance(value, int) and not isinstance(value, bool):
-        value = f":{value}"
-    if not isinstance(value, str) or ":" not in value:
-        raise ValueError(expected)
-    host, _, port_s = value.strip().rpartition(":")
-    host = host.strip("[]") or "0.0.0.0"
-    if not port_s.isdigit() or int(port_s) > 65535:
-        raise ValueError(expected)
-    return HostPort(host, int(port_s))
-
-
-def _meta(parse: Parser, dump: Dumper | None = None) -> dict[str, Any]:
-    return {"parse": parse, "dump": dump}
-
-
-def _f(default: Any, parse: Parser, dump: Dumper | None = None) -> Any:
-    return field(default=default, metadata=_meta(parse, dump))
-
-
-_DUR = (parse_duration, format_duration)
-_SZ = (parse_size, format_size)
+SECTION = BeforeValidator(_section_value)
 
 # ---------------------------------------------------------------- the sections
 
 
-@dataclass(frozen=True, slots=True, kw_only=True)
+@dataclass(frozen=True, slots=True, kw_only=True, config=_MODEL)
+class RetryStatuses:
+    """Which answers are retried; must/may absent: the profile's handling table says."""
+
+    must: StatusList | None = None
+    """Replaces the handling table's must rows for retrying (408, 500, 503 in digg)."""
+    may: StatusList | None = None
+    """Replaces the handling table's may rows for retrying (502, 504 in digg)."""
+    retry_may: Bool = True
+    """Retry the may rows too, not only the must rows."""
+    retry_404_routes: StrList = ()
+    """Route labels (e.g. /cases/{id}) where a 404 is retried."""
+
+
+@dataclass(frozen=True, slots=True, kw_only=True, config=_MODEL)
+class Backoff:
+    """Full jitter: random(0, min(max, base * 2^n))."""
+
+    base: Duration = 0.1
+    max: Duration = 2.0
+
+
+@dataclass(frozen=True, slots=True, kw_only=True, config=_MODEL)
+class RetryBudget:
+    """Retries <= percent of requests in the window, plus min_per_second."""
+
+    percent: Annotated[float, number(0.0, 100.0)] = 20.0
+    min_per_second: Annotated[float, number(0.0, 1e6)] = 3.0
+    window: PositiveDuration = 10.0
+
+
+@dataclass(frozen=True, slots=True, kw_only=True, config=_MODEL)
+class RetrySettings:
+    """Retry on behalf of clients (SPEC §10)."""
+
+    enabled: Bool = False
+    max_attempts: Annotated[int, integer(1, 10)] = 3
+    """Total attempts, the first included."""
+    statuses: Annotated[RetryStatuses, SECTION] = dataclasses.field(default_factory=RetryStatuses)
+    methods: Methods = IDEMPOTENT_METHODS
+    """Methods retried without an idempotency key (RFC 9110 idempotent methods)."""
+    idempotency_key_header: Text = "Idempotency-Key"
+    """POST/PATCH carrying this header may be retried."""
+    backoff: Annotated[Backoff, SECTION] = dataclasses.field(default_factory=Backoff)
+    respect_retry_after: Bool = True
+    """Wait the answer's Retry-After (seconds or HTTP-date)."""
+    max_retry_after: Duration = 10.0
+    """A longer Retry-After: the answer goes to the client as is."""
+    per_try_timeout: Duration = 5.0
+    """One attempt's wait for the response head."""
+    deadline: Duration = 30.0
+    """All attempts and back-offs of one exchange."""
+    max_buffered_body: Size = 1024**2
+    """Larger request bodies are streamed once, never retried."""
+    budget: Annotated[RetryBudget, SECTION] = dataclasses.field(default_factory=RetryBudget)
+
+
+@dataclass(frozen=True, slots=True, kw_only=True, config=_MODEL)
 class RouteSettings:
-    prefix: str = _f("/", parse_str)
-    upstream: str = _f("", parse_url)
-    templates: tuple[str, ...] = _f((), parse_str_list, list)
-    public: bool = _f(False, parse_bool)
-    preserve_host: bool = _f(False, parse_bool)
-    # The route's effective retry settings: the top-level ``retry:`` with this
-    # route's ``retry:`` keys laid over it key by key; None when it has none.
-    retry: RetrySettings | None = None
+    """A route: the first matching prefix wins."""
+
+    prefix: Prefix = "/"
+    """Matches the path itself and everything under it (/orders, /orders/...)."""
+    upstream: Url
+    templates: StrList = ()
+    """Metric route labels like /orders/{id}."""
+    public: Bool = False
+    """A truly public API: a CORS wildcard origin is allowed (ARP.01)."""
+    preserve_host: Bool = False
+    """Send the client's Host (true) or the upstream's (false)."""
+    retry: Annotated[RetrySettings | None, BeforeValidator(_optional_mapping)] = None
+    """This route's own retry: keys, laid over the top-level retry: key by key."""
 
 
 DEFAULT_REDACT_HEADERS = ("authorization", "cookie", "set-cookie", "proxy-authorization",
                           "x-api-key")  # fmt: skip
 
 
-@dataclass(frozen=True, slots=True, kw_only=True)
+@dataclass(frozen=True, slots=True, kw_only=True, config=_MODEL)
 class RecordSettings:
-    enabled: bool = _f(False, parse_bool)
-    dir: str = _f("recordings", parse_str)
-    sample: float = _f(1.0, _float_parser(0.0, 1.0))
-    always_record_noncompliant: bool = _f(True, parse_bool)
-    max_body: int = _f(64 * 1024, *_SZ)
-    rotate_bytes: int = _f(100 * 1024**2, *_SZ)
-    keep_files: int = _f(20, _int_parser(1))
-    redact_headers: tuple[str, ...] = _f(DEFAULT_REDACT_HEADERS, parse_str_list, list)
-    redact_json_fields: tuple[str, ...] = _f(
-        ("password", "token", "access_token", "refresh_token", "secret", "api_key"),
-        parse_str_list,
-        list,
-    )
-    redact_query_params: tuple[str, ...] = _f(
-        ("token", "access_token", "api_key", "apikey", "key", "password", "secret", "signature"),
-        parse_str_list,
-        list,
-    )
-    queue_size: int = _f(10_000, _int_parser(1))
-    on_full: str = _f("drop", _enum_parser("drop", "block"))
+    """Write exchanges as JSON Lines (HAR entries + _audit)."""
+
+    enabled: Bool = False
+    dir: Text = "recordings"
+    sample: Annotated[float, number(0.0, 1.0)] = 1.0
+    """Fraction of compliant exchanges recorded."""
+    always_record_noncompliant: Bool = True
+    max_body: Size = 64 * 1024
+    """Captured per body; the client always gets the whole body."""
+    rotate_bytes: Size = 100 * 1024**2
+    """Start a new file past this size."""
+    keep_files: Annotated[int, integer(1)] = 20
+    """Older files are removed."""
+    redact_headers: StrList = DEFAULT_REDACT_HEADERS
+    redact_json_fields: StrList = (
+        "password", "token", "access_token", "refresh_token", "secret", "api_key",
+    )  # fmt: skip
+    redact_query_params: StrList = (
+        "token", "access_token", "api_key", "apikey", "key", "password", "secret", "signature",
+    )  # fmt: skip
+    queue_size: Annotated[int, integer(1)] = 10_000
+    """Exchanges waiting for the writer."""
+    on_full: Annotated[str, choice("drop", "block")] = "drop"
+    """drop: count it, never delay traffic; block: for tests."""
 
 
-@dataclass(frozen=True, slots=True, kw_only=True)
-class RetryStatuses:
-    # None: the profile's handling table says (its must / may rows); a list
-    # replaces that table column for retrying.
-    must: tuple[int, ...] | None = _f(None, _int_list, list)
-    may: tuple[int, ...] | None = _f(None, _int_list, list)
-    retry_may: bool = _f(True, parse_bool)
-    retry_404_routes: tuple[str, ...] = _f((), parse_str_list, list)
-
-
-@dataclass(frozen=True, slots=True, kw_only=True)
-class Backoff:
-    base: float = _f(0.1, *_DUR)
-    max: float = _f(2.0, *_DUR)
-
-
-@dataclass(frozen=True, slots=True, kw_only=True)
-class RetryBudget:
-    percent: float = _f(20.0, _float_parser(0.0, 100.0))
-    min_per_second: float = _f(3.0, _float_parser(0.0, 1e6))
-    window: float = _f(10.0, _positive_duration, format_duration)
-
-
-@dataclass(frozen=True, slots=True, kw_only=True)
-class RetrySettings:
-    enabled: bool = _f(False, parse_bool)
-    max_attempts: int = _f(3, _int_parser(1, 10))
-    statuses: RetryStatuses = field(default_factory=RetryStatuses)
-    methods: tuple[str, ...] = _f(
-        IDEMPOTENT_METHODS,
-        lambda v: tuple(m.upper() for m in parse_str_list(v)),
-        list,
-    )
-    idempotency_key_header: str = _f("Idempotency-Key", parse_str)
-    backoff: Backoff = field(default_factory=Backoff)
-    respect_retry_after: bool = _f(True, parse_bool)
-    max_retry_after: float = _f(10.0, *_DUR)
-    per_try_timeout: float = _f(5.0, *_DUR)
-    deadline: float = _f(30.0, *_DUR)
-    max_buffered_body: int = _f(1024**2, *_SZ)
-    budget: RetryBudget = field(default_factory=RetryBudget)
-
-
-@dataclass(frozen=True, slots=True, kw_only=True)
+@dataclass(frozen=True, slots=True, kw_only=True, config=_MODEL)
 class Timeouts:
-    connect: float = _f(2.0, *_DUR)
-    response_headers: float = _f(30.0, *_DUR)
-    idle: float = _f(60.0, *_DUR)
-    total: float = _f(120.0, *_DUR)
-    client_header: float = _f(10.0, *_DUR)
-    client_read: float = _f(10.0, *_DUR)
-    shutdown_grace: float = _f(30.0, *_DUR)
+    connect: Duration = 2.0
+    """TCP connect to the upstream -> 502."""
+    response_headers: Duration = 30.0
+    """Request sent, no response head yet -> 504."""
+    idle: Duration = 60.0
+    """Pause while reading the upstream body -> abort."""
+    total: Duration = 120.0
+    client_header: Duration = 10.0
+    """The whole upstream exchange."""
+    client_read: Duration = 10.0
+    """Longest pause while reading a request body -> 408."""
+    shutdown_grace: Duration = 30.0
+    """SIGTERM: time for in-flight requests to finish."""
 
 
-@dataclass(frozen=True, slots=True, kw_only=True)
+@dataclass(frozen=True, slots=True, kw_only=True, config=_MODEL)
 class Limits:
-    max_request_body: int = _f(10 * 1024**2, *_SZ)
-    max_header_bytes: int = _f(16 * 1024, *_SZ)
-    max_connections: int = _f(1024, _int_parser(1))
+    max_request_body: Size = 10 * 1024**2
+    """Larger -> 413."""
+    max_header_bytes: Size = 16 * 1024
+    """Per request line (-> 414) and per header field (-> 431)."""
+    max_connections: Annotated[int, integer(1)] = 1024
+    """Upstream connection pool size."""
 
 
-@dataclass(frozen=True, slots=True, kw_only=True)
+@dataclass(frozen=True, slots=True, kw_only=True, config=_MODEL)
 class LogSettings:
-    level: str = _f("info", _enum_parser("debug", "info", "warning", "error", "critical"))
-    format: str = _f("json", _enum_parser("json", "console"))
+    level: Annotated[str, choice("debug", "info", "warning", "error", "critical")] = "info"
+    format: Annotated[str, choice("json", "console")] = "json"
 
 
-def parse_annotate(value: object) -> bool | Literal["request"]:
-    """``annotate:``: true, false, or ``request`` (only for requests with X-Audit-Debug: 1)."""
-    if isinstance(value, str) and value.strip().lower() == "request":
-        return "request"
-    try:
-        return parse_bool(value)
-    except ValueError:
-        raise ValueError("expected true, false or request") from None
-
-
-def _rules(value: object) -> Mapping[str, Mapping[str, Any]]:
-    if isinstance(value, Mapping) and all(
-        isinstance(k, str) and isinstance(v, Mapping) for k, v in value.items()
-    ):
-        return {k: dict(v) for k, v in value.items()}
-    raise ValueError("expected a mapping of rule id -> {severity, enabled, params}")
-
-
-def _rewrite(value: object) -> tuple[Mapping[str, Any], ...]:
-    if isinstance(value, list) and all(isinstance(v, Mapping) for v in value):
-        return tuple(dict(v) for v in value)
-    raise ValueError("expected a list of rewrite rules (mappings)")
-
+Routes = Annotated[tuple[Annotated[RouteSettings, BeforeValidator(_mapping)], ...],
+                   BeforeValidator(_route_list)]  # fmt: skip
+Rules = Annotated[Mapping[str, Mapping[str, Any]], Value(parse_rules, {
+    "type": "object",
+    "additionalProperties": {
+        "type": "object", "additionalProperties": False,
+        "properties": {"severity": {"enum": list(SEVERITIES)}, "enabled": {"type": "boolean"},
+                       "params": {"type": "object"}},
+    },
+}, dict)]  # fmt: skip
+Rewrite = Annotated[tuple[Mapping[str, Any], ...], Value(parse_rewrite, {
+    "type": "array",
+    "items": {"type": "object", "required": ["name"], "properties": {"name": {"type": "string"}}},
+}, list)]  # fmt: skip
 
 _DEFAULT_LISTEN = HostPort("0.0.0.0", 8080)
 _DEFAULT_ADMIN = HostPort("127.0.0.1", 9464)
 
 
-@dataclass(frozen=True, slots=True, kw_only=True)
+@dataclass(frozen=True, slots=True, kw_only=True, config=_MODEL)
 class Settings:
-    # HostPort is frozen, so sharing one default instance is safe.
-    listen: HostPort = _f(_DEFAULT_LISTEN, parse_host_port, str)  # noqa: RUF009
-    admin: HostPort = _f(_DEFAULT_ADMIN, parse_host_port, str)  # noqa: RUF009
-    upstream: str | None = _f(None, parse_url)
-    routes: tuple[RouteSettings, ...] = field(default=(), metadata=_meta(parse_str))
-    profile: str = _f("digg", parse_str)
-    rules: Mapping[str, Mapping[str, Any]] = field(
-        default_factory=dict, metadata=_meta(_rules, dict)
-    )
-    annotate: bool | Literal["request"] = _f(False, parse_annotate)
-    max_routes: int = _f(200, _int_parser(1, 100_000))
-    event_loop: str = _f("auto", _enum_parser("auto", "asyncio", "uvloop"))
-    record: RecordSettings = field(default_factory=RecordSettings)
-    retry: RetrySettings = field(default_factory=RetrySettings)
-    rewrite: tuple[Mapping[str, Any], ...] = _f((), _rewrite, list)
-    timeouts: Timeouts = field(default_factory=Timeouts)
-    limits: Limits = field(default_factory=Limits)
-    log: LogSettings = field(default_factory=LogSettings)
+    """auditproxy configuration (SPEC §4). Every key has a default."""
+
+    listen: Address = _DEFAULT_LISTEN
+    """Traffic address."""
+    admin: Address = _DEFAULT_ADMIN
+    """/metrics, /healthz, /readyz, /-/... ; never the traffic port."""
+    upstream: Url | None = None
+    """One upstream for every path; the fallback of routes:."""
+    routes: Routes = ()
+    """The first matching prefix wins; upstream: is the fallback."""
+    profile: Text = "digg"
+    """A built-in guideline profile, or a path to a profile folder (relative to this file)."""
+    rules: Rules = dataclasses.field(default_factory=dict)
+    """Per-rule overrides: rule id -> {severity, enabled, params}."""
+    annotate: Annotate = False
+    """X-Audit-Findings: <rule ids> on responses (at most 512 bytes)."""
+    max_routes: Annotated[int, integer(1, 100_000)] = 200
+    event_loop: Annotated[str, choice("auto", "asyncio", "uvloop")] = "auto"
+    """Distinct route labels per process, then "other"."""
+    record: Annotated[RecordSettings, SECTION] = dataclasses.field(default_factory=RecordSettings)
+    retry: Annotated[RetrySettings, SECTION] = dataclasses.field(default_factory=RetrySettings)
+    rewrite: Rewrite = ()
+    """Response rewrite rules, in order: name, optional match, one action (SPEC §11)."""
+    timeouts: Annotated[Timeouts, SECTION] = dataclasses.field(default_factory=Timeouts)
+    limits: Annotated[Limits, SECTION] = dataclasses.field(default_factory=Limits)
+    log: Annotated[LogSettings, SECTION] = dataclasses.field(default_factory=LogSettings)
     # Where the settings came from (not a config key): the file, or None.
-    config_file: str | None = field(default=None, metadata={"internal": True})
+    config_file: SkipJsonSchema[str | None] = Field(default=None, exclude=True)
 
 
-# ---------------------------------------------------------------- building
+_INTERNAL = frozenset({"config_file"})
+
+_MODEL_ADAPTER: TypeAdapter[Settings] = TypeAdapter(Settings)
+
+# ---------------------------------------------------------------- the model's shape
 
 
-def _is_section(f: dataclasses.Field[Any]) -> bool:
-    return isinstance(f.type, str) and f.type in _SECTIONS
+def _section_in(annotation: object) -> type[Any] | None:
+    """The settings section class inside a field's type, if any."""
+    if isinstance(annotation, type) and is_pydantic_dataclass(annotation):
+        return annotation
+    for arg in typing.get_args(annotation):
+        found = _section_in(arg)
+        if found is not None:
+            return found
+    return None
 
 
-_SECTIONS: dict[str, type[Any]] = {
-    "RecordSettings": RecordSettings,
-    "RetryStatuses": RetryStatuses,
-    "Backoff": Backoff,
-    "RetryBudget": RetryBudget,
-    "RetrySettings": RetrySettings,
-    "Timeouts": Timeouts,
-    "Limits": Limits,
-    "LogSettings": LogSettings,
-}
-
-Override = tuple[object, str]  # (raw value, source label)
+def _shape(cls: type[Any], out: dict[type[Any], dict[str, Any]]) -> dict[type[Any], dict[str, Any]]:
+    """Each section class -> its config keys -> their (resolved, annotated) types."""
+    hints = typing.get_type_hints(cls, include_extras=True)
+    out[cls] = {f.name: hints[f.name] for f in dataclasses.fields(cls) if f.name not in _INTERNAL}
+    for hint in out[cls].values():
+        inner = _section_in(hint)
+        if inner is not None and inner not in out:
+            _shape(inner, out)
+    return out
 
 
-def _build(
-    cls: type[T],
-    raw: Mapping[str, Any],
-    prefix: str,
-    source: str,
-    overrides: Mapping[str, Override],
-    base: T | None = None,
-) -> T:
-    """``cls`` from the mapping ``raw`` (keys at ``prefix``); with ``base``, the keys
-    given replace base's values and the rest stay as in base."""
-    names = {f.name for f in dataclasses.fields(cls)  # type: ignore[arg-type]
-             if not f.metadata.get("internal")}  # fmt: skip
-    for key in raw:
-        if key not in names:
-            raise ConfigError(
-                source, f"{prefix}{key}", "unknown key, expected one of " + ", ".join(sorted(names))
-            )
-    kwargs: dict[str, Any] = {}
-    for f in dataclasses.fields(cls):  # type: ignore[arg-type]
-        if f.name not in names:
-            continue
-        path = f"{prefix}{f.name}"
-        if _is_section(f):
-            sub = raw.get(f.name, {})
-            if sub is None:
-                sub = {}
-            if not isinstance(sub, Mapping):
-                raise ConfigError(source, path, f"got {sub!r}, expected a mapping")
-            if base is not None and f.name not in raw:
-                continue
-            inner = getattr(base, f.name) if base is not None else None
-            kwargs[f.name] = _build(
-                _SECTIONS[str(f.type)], sub, path + ".", source, overrides, inner
-            )
-            continue
-        if f.name == "routes" and cls is Settings:
-            continue  # built last: a route's retry: lies over the top-level one
-        if path in overrides:
-            value, where_from = overrides[path]
-        elif f.name in raw:
-            value, where_from = raw[f.name], source
-        else:
-            continue
-        if value is None and f.default is None:
-            kwargs[f.name] = None
-            continue
-        try:
-            kwargs[f.name] = f.metadata["parse"](value)
-        except ValueError as exc:
-            raise ConfigError(where_from, path, f"got {value!r}, {exc}") from None
-    if cls is Settings:
-        kwargs["routes"] = _build_routes(raw.get("routes"), source, kwargs["retry"])
-    if base is not None:
-        return dataclasses.replace(base, **kwargs)  # type: ignore[type-var]
-    return cls(**kwargs)
+_SHAPE = _shape(Settings, {})
 
 
-def _build_routes(raw: object, source: str, retry: RetrySettings) -> tuple[RouteSettings, ...]:
-    if raw is None:
-        return ()
-    if not isinstance(raw, list):
-        raise ConfigError(source, "routes", f"got {raw!r}, expected a list of routes")
-    routes = []
-    for i, item in enumerate(raw):
-        where = f"routes[{i}]"
-        if not isinstance(item, Mapping):
-            raise ConfigError(source, where, f"got {item!r}, expected a mapping")
-        if "upstream" not in item:
-            raise ConfigError(source, f"{where}.upstream", "missing, expected a URL")
-        fields = {k: v for k, v in item.items() if k != "retry"}
-        route = _build(RouteSettings, fields, where + ".", source, {})
-        if item.get("retry") is not None:
-            sub = item["retry"]
-            if not isinstance(sub, Mapping):
-                raise ConfigError(source, f"{where}.retry", f"got {sub!r}, expected a mapping")
-            own = _build(RetrySettings, sub, f"{where}.retry.", source, {}, retry)
-            route = dataclasses.replace(route, retry=own)
-        if not route.prefix.startswith("/"):
-            raise ConfigError(
-                source, f"{where}.prefix", f"got {route.prefix!r}, expected a path starting with /"
-            )
-        routes.append(route)
-    return tuple(routes)
+def _section_at(loc: tuple[str | int, ...]) -> type[Any]:
+    cls: type[Any] = Settings
+    for part in loc:
+        if isinstance(part, str):
+            inner = _section_in(_SHAPE[cls].get(part))
+            cls = inner if inner is not None else cls
+    return cls
 
 
 def _leaf_paths(cls: type[Any], prefix: str = "") -> dict[str, str]:
     """Every scalar/list key path of ``cls`` -> its env var name."""
     out: dict[str, str] = {}
-    for f in dataclasses.fields(cls):
-        if f.metadata.get("internal") or f.name in ("routes", "rules", "rewrite"):
+    for name, hint in _SHAPE[cls].items():
+        if name in ("routes", "rules", "rewrite"):
             continue
-        path = f"{prefix}{f.name}"
-        if _is_section(f):
-            out.update(_leaf_paths(_SECTIONS[str(f.type)], path + "."))
+        path = f"{prefix}{name}"
+        section = _section_in(hint)
+        if section is not None:
+            out.update(_leaf_paths(section, path + "."))
         else:
             out[path] = "AUDITPROXY_" + path.replace(".", "_").upper()
     return out
@@ -509,6 +341,48 @@ OTHER_ENV = frozenset({
     "AUDITPROXY_CONFIG", "AUDITPROXY_VENV", "AUDITPROXY_LOAD_TESTS",
     "AUDITPROXY_HYPOTHESIS_EXAMPLES",
 })  # fmt: skip
+
+# ---------------------------------------------------------------- errors
+
+
+def _key_path(loc: tuple[str | int, ...]) -> str:
+    out = ""
+    for part in loc:
+        out += f"[{part}]" if isinstance(part, int) else (f".{part}" if out else str(part))
+    return out
+
+
+def unknown_key(source: str, section: tuple[str | int, ...], key: object) -> ConfigError:
+    names = sorted(_SHAPE[_section_at(section)])
+    where = _key_path((*section, str(key)))
+    return ConfigError(source, where, "unknown key, expected one of " + ", ".join(names))
+
+
+def _expectation(loc: tuple[str | int, ...]) -> str:
+    """What a missing key expects, as its type names it."""
+    hint = _SHAPE[_section_at(loc[:-1])].get(str(loc[-1]))
+    values = [m for m in getattr(hint, "__metadata__", ()) if isinstance(m, Value)]
+    return values[0].noun if values else "a value"
+
+
+def _config_error(exc: ValidationError, source: str, origins: Mapping[str, str]) -> ConfigError:
+    """The first error, as one ConfigError; top-level keys before routes, as a route's
+    retry: lies over the top-level one (whose own error then comes first)."""
+    errors = sorted(exc.errors(), key=lambda e: e["loc"][:1] == ("routes",))
+    error = errors[0]
+    loc = tuple(error["loc"])
+    where = _key_path(loc)
+    src = origins.get(where, source)
+    if error["type"] in ("unexpected_keyword_argument", "extra_forbidden", "invalid_key"):
+        return unknown_key(src, loc[:-1], loc[-1])
+    if error["type"].startswith("missing"):
+        return ConfigError(src, where, f"missing, expected {_expectation(loc)}")
+    cause = (error.get("ctx") or {}).get("error")
+    expected = str(cause) if isinstance(cause, ValueError) else error["msg"]
+    return ConfigError(src, where, f"got {error['input']!r}, {expected}")
+
+
+# ---------------------------------------------------------------- env
 
 
 def unknown_env(env: Mapping[str, str]) -> list[str]:
@@ -527,6 +401,66 @@ def unknown_env(env: Mapping[str, str]) -> list[str]:
 def _warn_unknown_env(env: Mapping[str, str]) -> None:
     for line in unknown_env(env):
         print(f"auditproxy: warning: {line}", file=sys.stderr)
+
+
+Override = tuple[object, str]  # (raw value, source label)
+
+
+def _overrides(env: Mapping[str, str], flags: Mapping[str, object]) -> dict[str, Override]:
+    out: dict[str, Override] = {}
+    for path, name in ENV_KEYS.items():
+        if env.get(name, "") != "":
+            out[path] = (env[name], f"<env {name}>")
+    if env.get("AUDITPROXY_RECORD_DIR") and "record.enabled" not in out:
+        out["record.enabled"] = ("true", "<env AUDITPROXY_RECORD_DIR>")
+    for path, value in flags.items():
+        if value is not None:
+            out[path] = (value, "<flags>")
+    return out
+
+
+def _set(data: dict[str, Any], path: str, value: object) -> bool:
+    """Put ``value`` at the dotted ``path``, copying the mappings on the way; False
+    when the file has something else than a mapping there (its own error stands)."""
+    *parents, leaf = path.split(".")
+    node = data
+    for key in parents:
+        child = node.get(key)
+        if child is not None and not isinstance(child, Mapping):
+            return False
+        node[key] = dict(child or {})
+        node = node[key]
+    node[leaf] = value
+    return True
+
+
+def _lay_over(base: object, own: Mapping[str, Any]) -> dict[str, Any]:
+    """``own`` over ``base`` key by key, nested mappings too; a ``null`` section keeps
+    the base's."""
+    out = dict(base) if isinstance(base, Mapping) else {}
+    for key, value in own.items():
+        if isinstance(out.get(key), Mapping) and (value is None or isinstance(value, Mapping)):
+            out[key] = _lay_over(out[key], value or {})
+        else:
+            out[key] = value
+    return out
+
+
+def _with_route_retry(data: dict[str, Any]) -> None:
+    """Each route's ``retry:`` becomes the effective one: the top-level ``retry:``
+    with the route's keys laid over it."""
+    routes = data.get("routes")
+    if not isinstance(routes, list):
+        return
+    data["routes"] = [
+        {**r, "retry": _lay_over(data.get("retry"), r["retry"])}
+        if isinstance(r, Mapping) and isinstance(r.get("retry"), Mapping)
+        else r
+        for r in routes
+    ]
+
+
+# ---------------------------------------------------------------- the file
 
 
 class _UniqueKeyLoader(yaml.SafeLoader):
@@ -573,6 +507,17 @@ def read_config_file(path: str) -> dict[str, Any]:
     return data
 
 
+def _profile_near_the_file(config_file: str, profile: object) -> object:
+    """Like Prometheus' rule_files: a relative profile folder in a config file is
+    relative to that file, so the file works from any working directory."""
+    if not isinstance(profile, str) or not profile.strip():
+        return profile
+    candidate = Path(config_file).parent / profile.strip()
+    if not Path(profile.strip()).is_absolute() and candidate.exists():
+        return str(candidate)
+    return profile
+
+
 def load_settings(
     config_file: str | None = None,
     *,
@@ -582,55 +527,57 @@ def load_settings(
     """Defaults <- file <- env <- flags, validated once. ``flags`` maps key paths
     (``upstream``, ``record.dir``) to values; ``None`` values are ignored."""
     source = config_file or "<defaults>"
-    raw = read_config_file(config_file) if config_file else {}
-    overrides: dict[str, Override] = {}
+    data = read_config_file(config_file) if config_file else {}
     _warn_unknown_env(env or {})
-    for path, name in ENV_KEYS.items():
-        if env and name in env and env[name] != "":
-            overrides[path] = (env[name], f"<env {name}>")
-    if env and env.get("AUDITPROXY_RECORD_DIR") and "record.enabled" not in overrides:
-        overrides["record.enabled"] = ("true", "<env AUDITPROXY_RECORD_DIR>")
-    for path, value in (flags or {}).items():
-        if value is not None:
-            overrides[path] = (value, "<flags>")
-    settings = _build(Settings, raw, "", source, overrides)
+    for key in _INTERNAL & data.keys():
+        raise unknown_key(source, (), key)
+    overrides = _overrides(env or {}, flags or {})
+    if config_file and "profile" in data and "profile" not in overrides:
+        data["profile"] = _profile_near_the_file(config_file, data["profile"])
+    origins = {path: label for path, (value, label) in overrides.items() if _set(data, path, value)}
+    _with_route_retry(data)
+    data["config_file"] = config_file
+    try:
+        settings = _MODEL_ADAPTER.validate_python(data)
+    except ValidationError as exc:
+        raise _config_error(exc, source, origins) from None
     if settings.upstream is None and not settings.routes:
         raise ConfigError(
             source, "upstream", "missing, expected a URL like http://127.0.0.1:8000 "
             "(or a routes: list; or --upstream / AUDITPROXY_UPSTREAM)"
         )  # fmt: skip
-    profile = settings.profile
-    if config_file and "profile" in raw and "profile" not in overrides:
-        # Like Prometheus' rule_files: a relative profile folder in a config file is
-        # relative to that file, so the file works from any working directory.
-        candidate = Path(config_file).parent / profile
-        if not Path(profile).is_absolute() and candidate.exists():
-            profile = str(candidate)
-    return dataclasses.replace(settings, config_file=config_file, profile=profile)
-
-
-def as_dict(obj: Any) -> Any:
-    """The effective configuration as plain YAML-able data (durations/sizes as text)."""
-    if dataclasses.is_dataclass(obj) and not isinstance(obj, type):
-        out: dict[str, Any] = {}
-        for f in dataclasses.fields(obj):
-            if f.metadata.get("internal"):
-                continue
-            value = getattr(obj, f.name)
-            dump = f.metadata.get("dump")
-            if value is not None and dump is not None:
-                out[f.name] = dump(value)
-            elif dataclasses.is_dataclass(value):
-                out[f.name] = as_dict(value)
-            elif isinstance(value, tuple) and value and dataclasses.is_dataclass(value[0]):
-                out[f.name] = [as_dict(v) for v in value]
-            elif isinstance(value, tuple):
-                out[f.name] = list(value)
-            else:
-                out[f.name] = value
-        return out
-    return obj
+    return settings
 
 
 def dump_yaml(settings: Settings) -> str:
-    return yaml.safe_dump(as_dict(settings), sort_keys=False, default_flow_style=False)
+    """The effective configuration as YAML (durations and sizes as text)."""
+    data = _MODEL_ADAPTER.dump_python(settings, mode="json")
+    return yaml.safe_dump(data, sort_keys=False, default_flow_style=False)
+
+
+# ---------------------------------------------------------------- JSON Schema
+
+
+class _SchemaOfTheFile(GenerateJsonSchema):
+    """Defaults written as in the file (``2s``, not 2.0), and no generated titles."""
+
+    def default_schema(self, schema: core_schema.WithDefaultSchema) -> JsonSchemaValue:
+        out = super().default_schema(schema)
+        if "default" in out:
+            printer = SchemaSerializer(schema["schema"])
+            out["default"] = printer.to_python(schema["default"], mode="json")
+        return out
+
+    def field_title_should_be_set(self, schema: Any) -> bool:
+        return False
+
+
+def json_schema() -> dict[str, Any]:
+    """The JSON Schema (draft 2020-12) of a config file, for editors and CI."""
+    body = _MODEL_ADAPTER.json_schema(schema_generator=_SchemaOfTheFile)
+    body.pop("title", None)
+    return {
+        "$schema": "https://json-schema.org/draft/2020-12/schema",
+        "title": "auditproxy configuration",
+        **body,
+    }
