@@ -32,6 +32,7 @@ COMMANDS: dict[str, tuple[str, str]] = {
     "export": ("export", "convert JSONL recordings to one HAR 1.2 file"),
     "rules": ("rules", "list the active rule catalog"),
     "check-config": ("check_config", "validate a config file and print the effective config"),
+    "config-schema": ("config_schema", "print the JSON Schema of the config file (for editors)"),
 }
 
 

@@ -121,7 +121,7 @@ class RetryBudget:
 
 @dataclass(frozen=True, slots=True, kw_only=True, config=_MODEL)
 class RetrySettings:
-    """Retry on behalf of clients (SPEC §10)."""
+    """Retry on behalf of clients (off by default); a route may carry its own retry:."""
 
     enabled: Bool = False
     max_attempts: Annotated[int, integer(1, 10)] = 3
@@ -248,7 +248,7 @@ _DEFAULT_ADMIN = HostPort("127.0.0.1", 9464)
 
 @dataclass(frozen=True, slots=True, kw_only=True, config=_MODEL)
 class Settings:
-    """auditproxy configuration (SPEC §4). Every key has a default."""
+    """auditproxy configuration. Every key has a default; unknown keys are errors."""
 
     listen: Address = _DEFAULT_LISTEN
     """Traffic address."""
@@ -270,7 +270,9 @@ class Settings:
     record: Annotated[RecordSettings, SECTION] = dataclasses.field(default_factory=RecordSettings)
     retry: Annotated[RetrySettings, SECTION] = dataclasses.field(default_factory=RetrySettings)
     rewrite: Rewrite = ()
-    """Response rewrite rules, in order: name, optional match, one action (SPEC §11)."""
+    """Response rewrite rules, in order: each a name, an optional match and exactly one
+    action (set_header, add_header_if_missing, remove_header, cors_origin, map_status,
+    location_from_body); checked against the profile at start-up."""
     timeouts: Annotated[Timeouts, SECTION] = dataclasses.field(default_factory=Timeouts)
     limits: Annotated[Limits, SECTION] = dataclasses.field(default_factory=Limits)
     log: Annotated[LogSettings, SECTION] = dataclasses.field(default_factory=LogSettings)

@@ -21,9 +21,12 @@ from yarl import URL
 
 Parser = Callable[[Any], Any]
 
-_DURATION = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*(ms|s|m|h)?\s*$")
+# The loader's patterns are also the JSON Schema's (ECMA-262 reads them the same way).
+DURATION_PATTERN = r"^\s*(\d+(?:\.\d+)?)\s*(ms|s|m|h)?\s*$"
+SIZE_PATTERN = r"^\s*(\d+)\s*(B|KiB|MiB|GiB|KB|MB|GB)?\s*$"
+_DURATION = re.compile(DURATION_PATTERN)
 _DURATION_UNITS = {"ms": 0.001, "s": 1.0, "m": 60.0, "h": 3600.0, None: 1.0}
-_SIZE = re.compile(r"^\s*(\d+)\s*(B|KiB|MiB|GiB|KB|MB|GB)?\s*$")
+_SIZE = re.compile(SIZE_PATTERN)
 _SIZE_UNITS = {
     None: 1, "B": 1, "KiB": 1024, "MiB": 1024**2, "GiB": 1024**3,
     "KB": 1000, "MB": 1000**2, "GB": 1000**3,
@@ -234,9 +237,10 @@ def parse_rewrite(value: object) -> tuple[Mapping[str, Any], ...]:
 
 # ---------------------------------------------------------------- the types
 
-DURATION_PATTERN = r"^\s*\d+(\.\d+)?\s*(ms|s|m|h)?\s*$"
-SIZE_PATTERN = r"^\s*\d+\s*(B|KiB|MiB|GiB|KB|MB|GB)?\s*$"
-HOST_PORT_PATTERN = r"^(\[[0-9A-Fa-f:.]+\]|[^\s:\[\]]*):\d{1,5}$"
+HOST_PORT_PATTERN = (
+    r"^(\[[0-9A-Fa-f:.]+\]|[^\s:\[\]]*):"
+    r"(6553[0-5]|655[0-2]\d|65[0-4]\d\d|6[0-4]\d{3}|[1-5]\d{4}|\d{1,4})$"
+)
 
 
 @dataclass(frozen=True, eq=False)  # hashed by identity: the schema is a dict
