@@ -25,7 +25,7 @@ import yaml
 from pydantic import BeforeValidator, ConfigDict, Field, TypeAdapter, ValidationError
 from pydantic.dataclasses import dataclass, is_pydantic_dataclass
 from pydantic.json_schema import GenerateJsonSchema, JsonSchemaValue, SkipJsonSchema
-from pydantic_core import SchemaSerializer, core_schema
+from pydantic_core import SchemaError, SchemaSerializer, core_schema, to_jsonable_python
 
 from auditproxy.core.errors import ConfigError
 from auditproxy.core.guidelines import SEVERITIES
@@ -56,8 +56,8 @@ from auditproxy.settings_values import format_size as format_size
 from auditproxy.settings_values import parse_duration as parse_duration
 from auditproxy.settings_values import parse_size as parse_size
 
-# Unknown keys are errors; attribute docstrings are the schema's descriptions.
-_MODEL = ConfigDict(extra="forbid", use_attribute_docstrings=True)
+# Unknown keys are errors, not ignored (SPEC §4).
+_MODEL = ConfigDict(extra="forbid")
 
 
 def _mapping(value: object) -> object:
@@ -85,6 +85,12 @@ def _route_list(value: object) -> object:
 
 SECTION = BeforeValidator(_section_value)
 
+
+def about(default: Any, description: str) -> Any:
+    """A key's default and its description (the schema's, shown by editors)."""
+    return Field(default=default, description=description)
+
+
 # ---------------------------------------------------------------- the sections
 
 
@@ -92,74 +98,74 @@ SECTION = BeforeValidator(_section_value)
 class RetryStatuses:
     """Which answers are retried; must/may absent: the profile's handling table says."""
 
-    must: StatusList | None = None
-    """Replaces the handling table's must rows for retrying (408, 500, 503 in digg)."""
-    may: StatusList | None = None
-    """Replaces the handling table's may rows for retrying (502, 504 in digg)."""
-    retry_may: Bool = True
-    """Retry the may rows too, not only the must rows."""
-    retry_404_routes: StrList = ()
-    """Route labels (e.g. /cases/{id}) where a 404 is retried."""
+    must: StatusList | None = about(
+        None, "Replaces the handling table's must rows for retrying (408, 500, 503 in digg)."
+    )
+    may: StatusList | None = about(
+        None, "Replaces the handling table's may rows for retrying (502, 504 in digg)."
+    )
+    retry_may: Bool = about(True, "Retry the may rows too, not only the must rows.")
+    retry_404_routes: StrList = about((), "Route labels (e.g. /cases/{id}) where a 404 is retried.")
 
 
 @dataclass(frozen=True, slots=True, kw_only=True, config=_MODEL)
 class Backoff:
     """Full jitter: random(0, min(max, base * 2^n))."""
 
-    base: Duration = 0.1
-    max: Duration = 2.0
+    base: Duration = about(0.1, "The first back-off's ceiling; it doubles per attempt.")
+    max: Duration = about(2.0, "No back-off is longer.")
 
 
 @dataclass(frozen=True, slots=True, kw_only=True, config=_MODEL)
 class RetryBudget:
     """Retries <= percent of requests in the window, plus min_per_second."""
 
-    percent: Annotated[float, number(0.0, 100.0)] = 20.0
-    min_per_second: Annotated[float, number(0.0, 1e6)] = 3.0
-    window: PositiveDuration = 10.0
+    percent: Annotated[float, number(0.0, 100.0)] = about(20.0, "Retries per 100 requests.")
+    min_per_second: Annotated[float, number(0.0, 1e6)] = about(3.0, "Retries always allowed.")
+    window: PositiveDuration = about(10.0, "The sliding window the budget counts in.")
 
 
 @dataclass(frozen=True, slots=True, kw_only=True, config=_MODEL)
 class RetrySettings:
     """Retry on behalf of clients (off by default); a route may carry its own retry:."""
 
-    enabled: Bool = False
-    max_attempts: Annotated[int, integer(1, 10)] = 3
-    """Total attempts, the first included."""
-    statuses: Annotated[RetryStatuses, SECTION] = dataclasses.field(default_factory=RetryStatuses)
-    methods: Methods = IDEMPOTENT_METHODS
-    """Methods retried without an idempotency key (RFC 9110 idempotent methods)."""
-    idempotency_key_header: Text = "Idempotency-Key"
-    """POST/PATCH carrying this header may be retried."""
-    backoff: Annotated[Backoff, SECTION] = dataclasses.field(default_factory=Backoff)
-    respect_retry_after: Bool = True
-    """Wait the answer's Retry-After (seconds or HTTP-date)."""
-    max_retry_after: Duration = 10.0
-    """A longer Retry-After: the answer goes to the client as is."""
-    per_try_timeout: Duration = 5.0
-    """One attempt's wait for the response head."""
-    deadline: Duration = 30.0
-    """All attempts and back-offs of one exchange."""
-    max_buffered_body: Size = 1024**2
-    """Larger request bodies are streamed once, never retried."""
-    budget: Annotated[RetryBudget, SECTION] = dataclasses.field(default_factory=RetryBudget)
+    enabled: Bool = about(False, "Retry failed attempts on behalf of the client.")
+    max_attempts: Annotated[int, integer(1, 10)] = about(3, "Total attempts, the first included.")
+    statuses: Annotated[RetryStatuses, SECTION] = Field(default_factory=RetryStatuses)
+    methods: Methods = about(
+        IDEMPOTENT_METHODS,
+        "Methods retried without an idempotency key (RFC 9110 idempotent methods).",
+    )
+    idempotency_key_header: Text = about(
+        "Idempotency-Key", "POST/PATCH carrying this header may be retried."
+    )
+    backoff: Annotated[Backoff, SECTION] = Field(default_factory=Backoff)
+    respect_retry_after: Bool = about(True, "Wait the answer's Retry-After (seconds or HTTP-date).")
+    max_retry_after: Duration = about(
+        10.0, "A longer Retry-After: the answer goes to the client as is."
+    )
+    per_try_timeout: Duration = about(5.0, "One attempt's wait for the response head.")
+    deadline: Duration = about(30.0, "All attempts and back-offs of one exchange.")
+    max_buffered_body: Size = about(
+        1024**2, "Larger request bodies are streamed once, never retried."
+    )
+    budget: Annotated[RetryBudget, SECTION] = Field(default_factory=RetryBudget)
 
 
 @dataclass(frozen=True, slots=True, kw_only=True, config=_MODEL)
 class RouteSettings:
     """A route: the first matching prefix wins."""
 
-    prefix: Prefix = "/"
-    """Matches the path itself and everything under it (/orders, /orders/...)."""
-    upstream: Url
-    templates: StrList = ()
-    """Metric route labels like /orders/{id}."""
-    public: Bool = False
-    """A truly public API: a CORS wildcard origin is allowed (ARP.01)."""
-    preserve_host: Bool = False
-    """Send the client's Host (true) or the upstream's (false)."""
-    retry: Annotated[RetrySettings | None, BeforeValidator(_optional_mapping)] = None
-    """This route's own retry: keys, laid over the top-level retry: key by key."""
+    prefix: Prefix = about(
+        "/", "Matches the path itself and everything under it (/orders, /orders/...)."
+    )
+    upstream: Url = Field(description="The base URL requests under the prefix go to.")
+    templates: StrList = about((), "Metric route labels like /orders/{id}.")
+    public: Bool = about(False, "A truly public API: a CORS wildcard origin is allowed (ARP.01).")
+    preserve_host: Bool = about(False, "Send the client's Host (true) or the upstream's (false).")
+    retry: Annotated[RetrySettings | None, BeforeValidator(_optional_mapping)] = about(
+        None, "This route's own retry: keys, laid over the top-level retry: key by key."
+    )
 
 
 DEFAULT_REDACT_HEADERS = ("authorization", "cookie", "set-cookie", "proxy-authorization",
@@ -170,61 +176,60 @@ DEFAULT_REDACT_HEADERS = ("authorization", "cookie", "set-cookie", "proxy-author
 class RecordSettings:
     """Write exchanges as JSON Lines (HAR entries + _audit)."""
 
-    enabled: Bool = False
-    dir: Text = "recordings"
-    sample: Annotated[float, number(0.0, 1.0)] = 1.0
-    """Fraction of compliant exchanges recorded."""
-    always_record_noncompliant: Bool = True
-    max_body: Size = 64 * 1024
-    """Captured per body; the client always gets the whole body."""
-    rotate_bytes: Size = 100 * 1024**2
-    """Start a new file past this size."""
-    keep_files: Annotated[int, integer(1)] = 20
-    """Older files are removed."""
-    redact_headers: StrList = DEFAULT_REDACT_HEADERS
-    redact_json_fields: StrList = (
-        "password", "token", "access_token", "refresh_token", "secret", "api_key",
-    )  # fmt: skip
-    redact_query_params: StrList = (
-        "token", "access_token", "api_key", "apikey", "key", "password", "secret", "signature",
-    )  # fmt: skip
-    queue_size: Annotated[int, integer(1)] = 10_000
-    """Exchanges waiting for the writer."""
-    on_full: Annotated[str, choice("drop", "block")] = "drop"
-    """drop: count it, never delay traffic; block: for tests."""
+    enabled: Bool = about(False, "Record exchanges (AUDITPROXY_RECORD_DIR turns it on too).")
+    dir: Text = about("recordings", "The folder of the recording files.")
+    sample: Annotated[float, number(0.0, 1.0)] = about(
+        1.0, "Fraction of compliant exchanges recorded."
+    )
+    always_record_noncompliant: Bool = about(True, "Record every non-compliant exchange.")
+    max_body: Size = about(64 * 1024, "Captured per body; the client always gets the whole body.")
+    rotate_bytes: Size = about(100 * 1024**2, "Start a new file past this size.")
+    keep_files: Annotated[int, integer(1)] = about(20, "Older files are removed.")
+    redact_headers: StrList = about(DEFAULT_REDACT_HEADERS, "Header values recorded as REDACTED.")
+    redact_json_fields: StrList = about(
+        ("password", "token", "access_token", "refresh_token", "secret", "api_key"),
+        "JSON members (at any depth) recorded as REDACTED.",
+    )
+    redact_query_params: StrList = about(
+        ("token", "access_token", "api_key", "apikey", "key", "password", "secret", "signature"),
+        "Query parameters recorded as REDACTED.",
+    )
+    queue_size: Annotated[int, integer(1)] = about(10_000, "Exchanges waiting for the writer.")
+    on_full: Annotated[str, choice("drop", "block")] = about(
+        "drop", "drop: count it, never delay traffic; block: for tests."
+    )
 
 
 @dataclass(frozen=True, slots=True, kw_only=True, config=_MODEL)
 class Timeouts:
-    connect: Duration = 2.0
-    """TCP connect to the upstream -> 502."""
-    response_headers: Duration = 30.0
-    """Request sent, no response head yet -> 504."""
-    idle: Duration = 60.0
-    """Pause while reading the upstream body -> abort."""
-    total: Duration = 120.0
-    client_header: Duration = 10.0
-    """The whole upstream exchange."""
-    client_read: Duration = 10.0
-    """Longest pause while reading a request body -> 408."""
-    shutdown_grace: Duration = 30.0
-    """SIGTERM: time for in-flight requests to finish."""
+    connect: Duration = about(2.0, "TCP connect to the upstream -> 502.")
+    response_headers: Duration = about(30.0, "Request sent, no response head yet -> 504.")
+    idle: Duration = about(60.0, "Pause while reading the upstream body -> abort.")
+    total: Duration = about(120.0, "The whole upstream exchange.")
+    client_header: Duration = about(
+        10.0, "The whole request head must arrive within it (slowloris) -> 408."
+    )
+    client_read: Duration = about(10.0, "Longest pause while reading a request body -> 408.")
+    shutdown_grace: Duration = about(30.0, "SIGTERM: time for in-flight requests to finish.")
 
 
 @dataclass(frozen=True, slots=True, kw_only=True, config=_MODEL)
 class Limits:
-    max_request_body: Size = 10 * 1024**2
-    """Larger -> 413."""
-    max_header_bytes: Size = 16 * 1024
-    """Per request line (-> 414) and per header field (-> 431)."""
-    max_connections: Annotated[int, integer(1)] = 1024
-    """Upstream connection pool size."""
+    max_request_body: Size = about(10 * 1024**2, "Larger -> 413.")
+    max_header_bytes: Size = about(
+        16 * 1024, "Per request line (-> 414) and per header field (-> 431)."
+    )
+    max_connections: Annotated[int, integer(1)] = about(1024, "Upstream connection pool size.")
 
 
 @dataclass(frozen=True, slots=True, kw_only=True, config=_MODEL)
 class LogSettings:
-    level: Annotated[str, choice("debug", "info", "warning", "error", "critical")] = "info"
-    format: Annotated[str, choice("json", "console")] = "json"
+    level: Annotated[str, choice("debug", "info", "warning", "error", "critical")] = about(
+        "info", "The least severe log level written."
+    )
+    format: Annotated[str, choice("json", "console")] = about(
+        "json", "json: one object per line; console: for people."
+    )
 
 
 Routes = Annotated[tuple[Annotated[RouteSettings, BeforeValidator(_mapping)], ...],
@@ -250,32 +255,40 @@ _DEFAULT_ADMIN = HostPort("127.0.0.1", 9464)
 class Settings:
     """auditproxy configuration. Every key has a default; unknown keys are errors."""
 
-    listen: Address = _DEFAULT_LISTEN
-    """Traffic address."""
-    admin: Address = _DEFAULT_ADMIN
-    """/metrics, /healthz, /readyz, /-/... ; never the traffic port."""
-    upstream: Url | None = None
-    """One upstream for every path; the fallback of routes:."""
-    routes: Routes = ()
-    """The first matching prefix wins; upstream: is the fallback."""
-    profile: Text = "digg"
-    """A built-in guideline profile, or a path to a profile folder (relative to this file)."""
-    rules: Rules = dataclasses.field(default_factory=dict)
-    """Per-rule overrides: rule id -> {severity, enabled, params}."""
-    annotate: Annotate = False
-    """X-Audit-Findings: <rule ids> on responses (at most 512 bytes)."""
-    max_routes: Annotated[int, integer(1, 100_000)] = 200
-    event_loop: Annotated[str, choice("auto", "asyncio", "uvloop")] = "auto"
-    """Distinct route labels per process, then "other"."""
-    record: Annotated[RecordSettings, SECTION] = dataclasses.field(default_factory=RecordSettings)
-    retry: Annotated[RetrySettings, SECTION] = dataclasses.field(default_factory=RetrySettings)
-    rewrite: Rewrite = ()
-    """Response rewrite rules, in order: each a name, an optional match and exactly one
-    action (set_header, add_header_if_missing, remove_header, cors_origin, map_status,
-    location_from_body); checked against the profile at start-up."""
-    timeouts: Annotated[Timeouts, SECTION] = dataclasses.field(default_factory=Timeouts)
-    limits: Annotated[Limits, SECTION] = dataclasses.field(default_factory=Limits)
-    log: Annotated[LogSettings, SECTION] = dataclasses.field(default_factory=LogSettings)
+    listen: Address = about(_DEFAULT_LISTEN, "Traffic address.")
+    admin: Address = about(
+        _DEFAULT_ADMIN, "/metrics, /healthz, /readyz, /-/... ; never the traffic port."
+    )
+    upstream: Url | None = about(None, "One upstream for every path; the fallback of routes:.")
+    routes: Routes = about((), "The first matching prefix wins; upstream: is the fallback.")
+    profile: Text = about(
+        "digg",
+        "A built-in guideline profile, or a path to a profile folder (relative to the file).",
+    )
+    rules: Rules = Field(
+        default_factory=dict,
+        description="Per-rule overrides: rule id -> {severity, enabled, params}.",
+    )
+    annotate: Annotate = about(
+        False, "X-Audit-Findings: <rule ids> on responses (at most 512 bytes)."
+    )
+    max_routes: Annotated[int, integer(1, 100_000)] = about(
+        200, 'Distinct route labels per process, then "other".'
+    )
+    event_loop: Annotated[str, choice("auto", "asyncio", "uvloop")] = about(
+        "auto", "The event loop: auto (uvloop where installed), asyncio or uvloop."
+    )
+    record: Annotated[RecordSettings, SECTION] = Field(default_factory=RecordSettings)
+    retry: Annotated[RetrySettings, SECTION] = Field(default_factory=RetrySettings)
+    rewrite: Rewrite = about(
+        (),
+        "Response rewrite rules, in order: each a name, an optional match and exactly one "
+        "action (set_header, add_header_if_missing, remove_header, cors_origin, map_status, "
+        "location_from_body); checked against the profile at start-up.",
+    )
+    timeouts: Annotated[Timeouts, SECTION] = Field(default_factory=Timeouts)
+    limits: Annotated[Limits, SECTION] = Field(default_factory=Limits)
+    log: Annotated[LogSettings, SECTION] = Field(default_factory=LogSettings)
     # Where the settings came from (not a config key): the file, or None.
     config_file: SkipJsonSchema[str | None] = Field(default=None, exclude=True)
 
@@ -354,7 +367,7 @@ def _key_path(loc: tuple[str | int, ...]) -> str:
     return out
 
 
-def unknown_key(source: str, section: tuple[str | int, ...], key: object) -> ConfigError:
+def _unknown_key(source: str, section: tuple[str | int, ...], key: object) -> ConfigError:
     names = sorted(_SHAPE[_section_at(section)])
     where = _key_path((*section, str(key)))
     return ConfigError(source, where, "unknown key, expected one of " + ", ".join(names))
@@ -376,7 +389,7 @@ def _config_error(exc: ValidationError, source: str, origins: Mapping[str, str])
     where = _key_path(loc)
     src = origins.get(where, source)
     if error["type"] in ("unexpected_keyword_argument", "extra_forbidden", "invalid_key"):
-        return unknown_key(src, loc[:-1], loc[-1])
+        return _unknown_key(src, loc[:-1], loc[-1])
     if error["type"].startswith("missing"):
         return ConfigError(src, where, f"missing, expected {_expectation(loc)}")
     cause = (error.get("ctx") or {}).get("error")
@@ -532,7 +545,7 @@ def load_settings(
     data = read_config_file(config_file) if config_file else {}
     _warn_unknown_env(env or {})
     for key in _INTERNAL & data.keys():
-        raise unknown_key(source, (), key)
+        raise _unknown_key(source, (), key)
     overrides = _overrides(env or {}, flags or {})
     if config_file and "profile" in data and "profile" not in overrides:
         data["profile"] = _profile_near_the_file(config_file, data["profile"])
@@ -564,11 +577,14 @@ class _SchemaOfTheFile(GenerateJsonSchema):
     """Defaults written as in the file (``2s``, not 2.0), and no generated titles."""
 
     def default_schema(self, schema: core_schema.WithDefaultSchema) -> JsonSchemaValue:
-        out = super().default_schema(schema)
-        if "default" in out:
+        out = self.generate_inner(schema["schema"])
+        if "default" not in schema:  # a default_factory: a section, described by its keys
+            return out
+        try:
             printer = SchemaSerializer(schema["schema"])
-            out["default"] = printer.to_python(schema["default"], mode="json")
-        return out
+        except SchemaError:  # a type that refers to a section (routes): plain JSON will do
+            return {**out, "default": to_jsonable_python(schema["default"])}
+        return {**out, "default": printer.to_python(schema["default"], mode="json")}
 
     def field_title_should_be_set(self, schema: Any) -> bool:
         return False
