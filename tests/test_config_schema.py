@@ -115,6 +115,7 @@ def test_every_shipped_config_validates_against_the_schema(
          "unknown key, expected one of client_read, connect, idle, response_headers, "
          "shutdown_grace, total"),
         ("listen2: x", "listen2", "unknown key"),
+        ("config_file: x.yaml", "config_file", "unknown key, expected one of admin, annotate,"),
         ("timeouts: {idle: 3 parsecs}", "timeouts.idle",
          "got '3 parsecs', expected a duration like 250ms, 5s or 2m"),
         ("limits: {max_request_body: 10 MB pls}", "limits.max_request_body",

@@ -544,8 +544,8 @@ def load_settings(
     source = config_file or "<defaults>"
     data = read_config_file(config_file) if config_file else {}
     _warn_unknown_env(env or {})
-    for key in _INTERNAL & data.keys():
-        raise _unknown_key(source, (), key)
+    if "config_file" in data:  # a field of Settings, not a key of the file
+        raise _unknown_key(source, (), "config_file")
     overrides = _overrides(env or {}, flags or {})
     if config_file and "profile" in data and "profile" not in overrides:
         data["profile"] = _profile_near_the_file(config_file, data["profile"])
