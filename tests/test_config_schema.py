@@ -112,8 +112,8 @@ def test_every_shipped_config_validates_against_the_schema(
     ("text", "where", "what"),
     [
         ("timeouts: {conect: 2s}", "timeouts.conect",
-         "unknown key, expected one of client_read, connect, idle, response_headers, "
-         "shutdown_grace, total"),
+         "unknown key, expected one of client_header, client_read, connect, idle, "
+         "response_headers, shutdown_grace, total"),
         ("listen2: x", "listen2", "unknown key"),
         ("config_file: x.yaml", "config_file", "unknown key, expected one of admin, annotate,"),
         ("timeouts: {idle: 3 parsecs}", "timeouts.idle",
