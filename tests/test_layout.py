@@ -101,3 +101,32 @@ def test_handler_classes_stay_small() -> None:
     }
     assert sizes
     assert {name: n for name, n in sizes.items() if n > 150} == {}
+
+
+# Libraries whose public surface is all the package may use: the modules named
+# here (anything deeper is internal to the library and may change in any release).
+PUBLIC_MODULES = {
+    "aiohttp": {"aiohttp", "aiohttp.web"},
+    "httptools": {"httptools"},
+    "uvloop": {"uvloop"},
+    "orjson": {"orjson"},
+}
+
+
+def test_only_public_modules_of_the_http_libraries_are_imported() -> None:
+    """The data path once subclassed and patched aiohttp's private request handler
+    and parser; it now uses only public modules, and this keeps it so."""
+    found: set[str] = set()
+    for path in (SRC / PACKAGE).rglob("*.py"):
+        for node in ast.walk(ast.parse(path.read_text("utf-8"))):
+            if isinstance(node, ast.Import):
+                found.update(a.name for a in node.names)
+            elif isinstance(node, ast.ImportFrom) and node.module and not node.level:
+                found.add(node.module)
+    private = {
+        name
+        for name in found
+        if name.split(".")[0] in PUBLIC_MODULES and name not in PUBLIC_MODULES[name.split(".")[0]]
+    }
+    assert private == set()
+    assert "httptools" in found

@@ -16,7 +16,6 @@ import os
 import signal
 from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Any
 
 import structlog
 from aiohttp import web
@@ -58,7 +57,8 @@ class Serving:
 
     @property
     def admin_address(self) -> tuple[str, int]:
-        return bound_address(self.admin_site)
+        host, port = self.admin_runner.addresses[0][:2]  # aiohttp's public bound addresses
+        return str(host), int(port)
 
     async def close(self) -> None:
         await self.traffic.close()
@@ -88,12 +88,6 @@ async def start(
         await traffic.close()
         raise OSError(f"cannot listen: {exc.strerror or exc}") from None
     return Serving(ctx, traffic, admin_runner, admin_site)
-
-
-def bound_address(site: web.TCPSite) -> tuple[str, int]:
-    server: Any = site._server
-    host, port = server.sockets[0].getsockname()[:2]
-    return str(host), int(port)
 
 
 # A request allocates a few hundred short-lived objects; with the default gen-0
