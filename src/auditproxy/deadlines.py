@@ -34,12 +34,12 @@ class AttemptWatch:
     __slots__ = ("end_at", "end_why", "expired", "head_at", "idle", "progress",
                  "response", "seen", "task", "timeouts", "waiting")  # fmt: skip
 
-    def __init__(self, timeouts: Timeouts, end_at: float, end_why: str) -> None:
+    def __init__(self, timeouts: Timeouts, end_at: float, end_why: tuple[str, float]) -> None:
         self.timeouts = timeouts
         self.idle = timeouts.idle
         self.task = asyncio.current_task()
         self.end_at = end_at  # the earliest of total, retry deadline and per-try timeout
-        self.end_why = end_why
+        self.end_why = end_why  # (what passed, its limit): the text is made only on expiry
         self.head_at = _NEVER  # set once the request is sent in full
         self.waiting = NOTHING
         self.response: UpstreamResponse | None = None
@@ -54,7 +54,8 @@ class AttemptWatch:
         if self.waiting == NOTHING or self.expired is not None:
             return
         if now >= self.end_at:
-            why = self.end_why
+            what, limit = self.end_why
+            why = f"{what} of {limit:g}s"
         elif self.waiting == HEAD:
             if now < self.head_at:
                 return

@@ -206,7 +206,10 @@ class _Flight:
 
     # 2 forward
     async def forward(
-        self, body: bytes | AsyncIterator[bytes] | None, end_at: float = _NEVER, why: str = ""
+        self,
+        body: bytes | AsyncIterator[bytes] | None,
+        end_at: float = _NEVER,
+        why: tuple[str, float] = ("", 0.0),
     ) -> Attempt:
         """One attempt; ``end_at``/``why``: a deadline of its own (per-try, retry)."""
         client, route, upstream = self.client, self.route, self.ctx.upstream
@@ -252,7 +255,7 @@ class _Flight:
             attempt.t_done = _perf() - attempt.t_send
         return attempt
 
-    def _arm(self, end_at: float, why: str) -> AttemptWatch:
+    def _arm(self, end_at: float, why: tuple[str, float]) -> AttemptWatch:
         """A fresh watch for the next attempt (the previous one's is dropped)."""
         timeouts = self.rt.settings.timeouts
         if self.watch is not None:
@@ -260,7 +263,7 @@ class _Flight:
         total_at = self.t0 + timeouts.total
         if total_at <= end_at:
             end_at = total_at
-            why = f"no complete response within the total timeout of {timeouts.total:g}s"
+            why = ("no complete response within the total timeout", timeouts.total)
         watch = self.watch = AttemptWatch(timeouts, end_at, why)
         self.body.on_complete = watch.request_sent
         self.ctx.deadlines.add(watch)
@@ -301,8 +304,8 @@ async def forward_with_retries(flight: _Flight, policy: RetryPolicy) -> Attempt:
     while True:
         per_try = _perf() + policy.per_try_timeout
         end_at, why = min(
-            (per_try, f"no response within the per-try timeout of {policy.per_try_timeout:g}s"),
-            (deadline_at, f"no response within the retry deadline of {policy.deadline:g}s"),
+            (per_try, ("no response within the per-try timeout", policy.per_try_timeout)),
+            (deadline_at, ("no response within the retry deadline", policy.deadline)),
         )
         attempt = await flight.forward(body, end_at, why)
         head, err = attempt.head, attempt.error
@@ -324,7 +327,7 @@ async def forward_with_retries(flight: _Flight, policy: RetryPolicy) -> Attempt:
             now_epoch=time.time(),
             deadline_left=min(deadline_at, flight.t0 + flight.rt.settings.timeouts.total) - _perf(),
             rand=random.random(),
-            budget_ok=budget.has_room(now),
+            budget_ok=True,  # asked below, and only when a retry is wanted
         )
         go = decision.retry and budget.try_acquire(now)
         outcome: str | None = decision.outcome if go or not decision.retry else "budget_denied"
