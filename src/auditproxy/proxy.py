@@ -309,16 +309,22 @@ async def forward_with_retries(flight: _Flight, policy: RetryPolicy) -> Attempt:
         )
         attempt = await flight.forward(body, end_at, why)
         head, err = attempt.head, attempt.error
+        status = head.status if head is not None else None
+        kind = err.kind if err is not None and head is None else None
+        route = flight.rt.labeler.label(client.path, allocate=status not in (None, 404))
+        if not retry.candidate(policy, status, kind):
+            if attempt.n > 1:  # a retried request ended in an answer not retried
+                reason = str(status) if status is not None else str(kind)
+                _count_retry(ctx, route, method_label, reason, "succeeded", flight.request_id)
+            return attempt
         now = time.monotonic()
-        exists = head is not None and head.status != 404
-        route = flight.rt.labeler.label(client.path, allocate=exists)
         decision = retry.decide(
             policy,
             method=client.method,
             request_headers=client.headers,
             attempt=attempt.n,
-            status=head.status if head is not None else None,
-            error_kind=err.kind if err is not None and head is None else None,
+            status=status,
+            error_kind=kind,
             retry_after=head.header("Retry-After") if head is not None else None,
             response_started=flight.reply.started,
             client_failed=flight.body.error is not None,
@@ -332,7 +338,7 @@ async def forward_with_retries(flight: _Flight, policy: RetryPolicy) -> Attempt:
         go = decision.retry and budget.try_acquire(now)
         outcome: str | None = decision.outcome if go or not decision.retry else "budget_denied"
         if outcome is None and attempt.n > 1:
-            outcome = "succeeded"  # a retried request ended in an answer not retried
+            outcome = "succeeded"  # e.g. a 413 whose condition did not hold
         if outcome is not None:
             _count_retry(ctx, route, method_label, decision.reason, outcome, flight.request_id)
         if not go:

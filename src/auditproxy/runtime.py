@@ -181,7 +181,7 @@ class ProxyContext:
         """The process's retry budget for the route's policy (a new one when a
         reload changed the policy)."""
         held = self._budgets.get(route.prefix)
-        if held is None or held[0] != policy:
+        if held is None or held[0] is not policy:  # a reload compiles a new policy
             held = self._budgets[route.prefix] = (policy, RetryBudget.for_policy(policy))
         return held[1]
 

@@ -514,3 +514,26 @@ def test_check_config_prints_the_retry_policy(
         load_settings(str(again), env={}).routes[0].retry
         == load_settings(str(f), env={}).routes[0].retry
     )
+
+
+def test_candidate_agrees_with_decide_on_what_can_be_retried(digg: Profile) -> None:
+    """``candidate`` is the cheap first question; ``decide`` never retries what it
+    rules out, whatever the rest of the facts."""
+    from auditproxy.core.retry import candidate, compile_policy, decide
+    from auditproxy.settings import load_settings
+
+    flags = {"retry.enabled": True, "upstream": "http://127.0.0.1:1"}
+    policy = compile_policy(load_settings(None, env={}, flags=flags).retry, digg)
+    for status in [*range(100, 600), None]:
+        for kind in (None, "connect", "reset", "timeout", "protocol"):
+            if status is not None and kind is not None:
+                continue
+            decision = decide(
+                policy, method="GET", request_headers=(), attempt=1, status=status,
+                error_kind=kind, retry_after="1", response_started=False, client_failed=False,
+                body_replayable=True, route="/cases/{id}", now_epoch=0.0, deadline_left=60.0,
+                rand=0.5, budget_ok=True,
+            )  # fmt: skip
+            if not candidate(policy, status, kind):
+                assert not decision.retry, (status, kind)
+                assert decision.outcome is None, (status, kind)

@@ -325,6 +325,15 @@ CONDITIONS: Mapping[RetryWhen, Callable[[_Facts], bool]] = {
 }
 
 
+def candidate(policy: RetryPolicy, status: int | None, error_kind: str | None) -> bool:
+    """Could this outcome be retried at all (before its conditions and the safety
+    rules are weighed)? False for almost every answer, so the caller can skip
+    gathering what ``decide`` needs."""
+    if status is None:
+        return error_kind in RETRIED_ERROR_KINDS
+    return status in policy.statuses or status in policy.conditional
+
+
 def _retryable(
     policy: RetryPolicy, status: int | None, error_kind: str | None, facts: _Facts
 ) -> bool:
