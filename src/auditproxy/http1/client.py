@@ -22,6 +22,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import re
 import socket
 import ssl
 import time
@@ -67,6 +68,20 @@ def classify(exc: BaseException, *, connecting: bool = False) -> UpstreamError:
     else:
         kind = "protocol"
     return UpstreamError(kind, detail)
+
+
+# RFC 9110 §5.5 and RFC 9112 §4: a reason phrase and field values hold HTAB, SP,
+# VCHAR and obs-text only; llhttp lets other control bytes through.
+_CONTROL = re.compile(rb"[\x00-\x08\x0a-\x1f\x7f]")
+
+
+def _malformed_head(status: int, reason: bytes, headers: list[tuple[bytes, bytes]]) -> str | None:
+    """Why a response head cannot be passed on as it is, or None."""
+    if status < 100:
+        return f"status {status:03d} is not a three-digit code from 100"
+    if _CONTROL.search(reason) or _CONTROL.search(b"\t".join(v for _, v in headers)):
+        return "a control character in the status line or a field value"
+    return None
 
 
 def _reset(detail: str) -> UpstreamError:
@@ -182,6 +197,10 @@ class Connection(asyncio.Protocol):
             self._raw_headers = []  # an interim response: the final one follows
             self._reason = b""
             return
+        malformed = _malformed_head(status, self._reason, self._raw_headers)
+        if malformed is not None:
+            self._fail(UpstreamError("protocol", f"malformed response: {malformed}"))
+            raise _HeadDone  # the caller answers 502; the connection closes
         headers = tuple((n.decode("latin-1"), v.decode("latin-1")) for n, v in self._raw_headers)
         self._raw_headers = []
         response = Response(self, status, self._reason.decode("latin-1"), headers)

@@ -522,8 +522,9 @@ class HttpProtocol(asyncio.Protocol):
             self._stop = Rejection(505, "version-not-supported",
                                    f"HTTP/{version} is not supported")  # fmt: skip
             raise _Stop
-        if hosts > 1:
-            self._stop = Rejection(400, "bad-request", "more than one Host field")
+        if hosts > 1 or (hosts == 0 and version == "1.1"):
+            why = "more than one Host field" if hosts else "an HTTP/1.1 request needs a Host field"
+            self._stop = Rejection(400, "bad-request", why)  # RFC 9112 §3.2
             raise _Stop
         req = Request(self, method, self._url.decode("latin-1"), version, headers,
                       host or self._local)  # fmt: skip
