@@ -10,6 +10,7 @@ from pathlib import Path
 
 import aiohttp
 import pytest
+from aiohttp import web
 
 from auditproxy.sample_upstream import ENDPOINTS
 from tests.recording.proxyproc import ServeProcess, recorded_lines, start_proxy
@@ -129,3 +130,35 @@ async def test_sigterm_mid_load_loses_nothing_queued(
     assert len(lines) >= len(statuses)
     ids = {e["_audit"]["request_id"] for e in lines}
     assert ids == {e["request_id"] for e in completed}
+
+
+async def test_a_field_value_with_obs_text_bytes_is_recorded_as_latin_1(
+    tmp_path: Path, procs: list[ServeProcess]
+) -> None:
+    """Bytes 0x80-0xFF in a field value (obs-text, RFC 9110 §5.5) do not lose the
+    exchange: the line is written, as UTF-8, with them as ISO-8859-1 characters."""
+
+    async def ok(_: web.Request) -> web.Response:
+        return web.json_response({})
+
+    app = web.Application()
+    app.router.add_get("/x", ok)
+    runner = web.AppRunner(app)
+    await runner.setup()
+    site = web.TCPSite(runner, "127.0.0.1", 0)
+    await site.start()
+    try:
+        p = await start_proxy(tmp_path, f"http://127.0.0.1:{runner.addresses[0][1]}",
+                              f"{{enabled: true, dir: '{tmp_path / 'rec'}'}}")  # fmt: skip
+        procs.append(p)
+        reader, writer = await asyncio.open_connection("127.0.0.1", p.port)
+        writer.write(b"GET /x HTTP/1.1\r\nHost: a\r\nX-Name: G\xf6ran\r\nConnection: close\r\n\r\n")
+        assert (await reader.read()).startswith(b"HTTP/1.1 200 ")
+        writer.close()
+        assert await p.stop() == 0
+    finally:
+        await runner.cleanup()
+    [line] = recorded_lines(tmp_path / "rec")
+    headers = {h["name"].lower(): h["value"] for h in line["request"]["headers"]}
+    assert headers["x-name"] == "Göran"
+    assert not [e for e in p.events if e.get("level") == "error"]
