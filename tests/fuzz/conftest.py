@@ -1,12 +1,14 @@
-"""One real proxy process and one raw upstream for every fuzz test of the session.
+"""One real proxy process and one raw upstream per fuzz test module.
 
-At the end of the session the proxy is stopped with SIGTERM: it must exit 0,
-and its whole log must hold no error event, exception or traceback."""
+At the end of the module the proxy is stopped with SIGTERM: it must exit 0, and
+its whole log must hold no error event, exception or traceback."""
 
 from __future__ import annotations
 
+import contextlib
 import os
 from collections.abc import Iterator
+from pathlib import Path
 
 import pytest
 from hypothesis import HealthCheck, settings
@@ -45,15 +47,24 @@ class Fuzz:
         assert not rejected, f"the proxy forwarded a malformed request: {rejected}\n{context}"
 
 
-@pytest.fixture(scope="session")
-def fuzz(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Fuzz]:
+@contextlib.contextmanager
+def running(tmp: Path, *, clean_log: bool) -> Iterator[Fuzz]:
+    """The upstream and the proxy; at the end the proxy must exit 0 on SIGTERM and,
+    with ``clean_log``, its whole log must be free of errors."""
     upstream, thread = start_upstream()
-    proxy = ProxyProcess(tmp_path_factory.mktemp("fuzz"), upstream.url)
+    proxy = ProxyProcess(tmp, upstream.url)
     try:
         yield Fuzz(proxy, upstream)
     finally:
         code = proxy.stop()
         stop_upstream(upstream, thread)
-    bad = bad_log_lines(proxy.log_path.read_text("utf-8", "replace").splitlines())
     assert code == 0, f"the proxy exited with {code} on SIGTERM"
-    assert not bad, f"the proxy logged errors during the fuzz run: {bad[:5]}"
+    bad = bad_log_lines(proxy.log_path.read_text("utf-8", "replace").splitlines())
+    assert not clean_log or not bad, f"the proxy logged errors during the fuzz run: {bad[:5]}"
+
+
+@pytest.fixture(scope="module")
+def fuzz(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Fuzz]:
+    """One proxy for the module's properties (a fresh one per module)."""
+    with running(tmp_path_factory.mktemp("fuzz"), clean_log=True) as env:
+        yield env

@@ -51,3 +51,32 @@ def two_digit_status_forwarded(response: bytes) -> bool:
     status ``099`` is passed on as ``HTTP/1.1 99``, a malformed status line
     (status-code is 3DIGIT, RFC 9112 §4), instead of being answered 502."""
     return re.search(rb"(^|\n)HTTP/1\.[01] 0", response) is not None
+
+
+def control_in_head(response: bytes) -> bool:
+    """Both paths (the upstream's reason phrase and field values are passed on as
+    sent): a control byte in the upstream's status line or a field value
+    (``200 O\x00K``, ``X: \x01``; RFC 9110 §5.5, RFC 9112 §4 allow HTAB, SP, VCHAR,
+    obs-text) gives, on the aiohttp path, no answer at all and a connection left
+    open past ``total``; on the http1 path a malformed head to the client. Neither
+    is a 502, a cleaned reason or a dropped field."""
+    parts = response.split(b"\r\n\r\n")
+    heads = parts[:2] if response.startswith(b"HTTP/1.1 1") else parts[:1]
+    return any(_CONTROL.search(h) for h in heads)
+
+
+_CONTROL = re.compile(rb"[\x00-\x08\x0b\x0c\x0e-\x1f\x7f]|\r(?!\n)")
+
+
+def encoded_newline_in_path(target: bytes) -> bool:
+    """aiohttp path, app.py (the catch-all route ``/{tail:.*}``: ``.`` does not
+    match a newline): a path with ``%0A`` gets aiohttp's plain-text 404, never
+    forwarded, counted or recorded."""
+    return AIOHTTP and b"%0a" in target.split(b"?")[0].lower()
+
+
+def non_ascii_expect(fields: tuple[tuple[bytes, bytes], ...]) -> bool:
+    """aiohttp path, app.py (aiohttp's Expect handling): an ``Expect`` value with
+    bytes outside ASCII raises inside aiohttp: a plain-text 500, a traceback in the
+    log, nothing counted or recorded (``Expect: foo`` gets aiohttp's plain 417)."""
+    return AIOHTTP and any(n.lower() == b"expect" and max(v, default=0) >= 0x80 for n, v in fields)

@@ -32,6 +32,7 @@ def test_any_upstream_answer_reaches_the_client_well_formed(
     fuzz: Fuzz, response: RawResponse, method: str
 ) -> None:
     assume(not known.two_digit_status_forwarded(response.data))
+    assume(not known.control_in_head(response.data))
     n = next(_ids)
     fuzz.upstream.scripts[n] = Script(response.data, keep_open=response.keep_open)
     body = b"{}" if method == "POST" else b""
