@@ -229,6 +229,11 @@ def _read_all(s: socket.socket, timeout: float) -> bytes:
     return out
 
 
+def get_bytes(target: str, *fields: str, method: str = "GET") -> bytes:
+    """A request head without a body: the request line, then ``fields`` as given."""
+    return "\r\n".join([f"{method} {target} HTTP/1.1", *fields, "", ""]).encode("latin-1")
+
+
 @dataclass(frozen=True)
 class Answer:
     """What came back for one request.

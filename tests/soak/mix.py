@@ -6,8 +6,8 @@ Accounting per client request (retry off, so one attempt per request):
 - it is counted once in ``auditproxy_requests_total``: with the upstream's status
   when the upstream answered (``midbody``: the head arrived, the body broke, the
   client connection is aborted, the status is still the upstream's 200), else with
-  the proxy's own status (502/504 for a failed upstream, 400/404/413 when the proxy
-  refuses the request);
+  the proxy's own status (502/504 for a failed upstream, 400/404/413/431 when the
+  proxy refuses the request);
 - it reaches an upstream exactly when ``upstream`` is set: a refused connection
   (``dead``) and a request the proxy refuses reach none;
 - it is recorded once (one line) or counted as a recorder drop.
@@ -84,6 +84,8 @@ KINDS: tuple[Kind, ...] = (
     Kind(name="proxy:body-too-large", weight=6, method="POST", target="/v1/orders", status=413,
          body=b"x" * (MAX_BODY + 1), headers=(("Content-Type", "application/json"),),
          send_body=False),
+    Kind(name="proxy:headers-too-large", weight=4, method="GET", target="/v1/orders",
+         status=431, headers=(("X-Padding", "p" * (20 * 1024)),)),
 )  # fmt: skip
 
 
