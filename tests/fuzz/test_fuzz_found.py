@@ -1,14 +1,16 @@
-"""Inputs the fuzzing found mishandled on the aiohttp data path, each pinned as
-one request: an empty query and an encoded newline in the path are forwarded as
-sent, an extension method with a target outside ASCII gets 400 (not a malformed
-request line forwarded), an Expect value outside ASCII is answered cleanly."""
+"""Inputs the fuzzing found mishandled, each pinned as one request: an empty query
+and an encoded newline in the path are forwarded as sent, an extension method
+with a target outside ASCII gets 400 (not a malformed request line forwarded), an
+Expect value outside ASCII is answered cleanly, an HTTP/1.1 request without Host
+gets 400 (RFC 9112 §3.2), and an upstream status ``099`` or a control byte in the
+upstream's head is a 502, never a malformed head passed on."""
 
 from __future__ import annotations
 
 import pytest
 
 from tests.fuzz.conftest import Fuzz
-from tests.fuzz.harness import exchange, get_bytes
+from tests.fuzz.harness import Script, exchange, get_bytes
 
 pytestmark = pytest.mark.slow
 
@@ -39,3 +41,22 @@ def test_an_expect_value_outside_ascii_is_answered_cleanly(fuzz: Fuzz) -> None:
     answer = exchange(fuzz.proxy.port, data)
     fuzz.assert_sound(answer, data)
     assert answer.status in (200, 417)
+
+
+def test_an_http_1_1_request_without_host_gets_400(fuzz: Fuzz) -> None:
+    before = len(fuzz.upstream.received)
+    answer = exchange(fuzz.proxy.port, get_bytes("/nohost"))
+    assert answer.status == 400
+    assert len(fuzz.upstream.received) == before
+
+
+def test_a_status_099_from_the_upstream_gets_502(fuzz: Fuzz) -> None:
+    fuzz.upstream.scripts[-2] = Script(b"HTTP/1.1 099 Low\r\nContent-Length: 0\r\n\r\n")
+    answer = exchange(fuzz.proxy.port, get_bytes("/fz/-2", f"Host: {fuzz.authority}"))
+    assert (answer.kind, answer.status) == ("complete", 502)
+
+
+def test_a_control_byte_in_the_upstream_reason_never_reaches_the_client(fuzz: Fuzz) -> None:
+    fuzz.upstream.scripts[-3] = Script(b"HTTP/1.1 200 O\x00K\r\nContent-Length: 2\r\n\r\nok")
+    answer = exchange(fuzz.proxy.port, get_bytes("/fz/-3", f"Host: {fuzz.authority}"))
+    assert (answer.kind, answer.status) == ("complete", 502)
