@@ -709,12 +709,33 @@ _HANDLERS: tuple[tuple[str, str, Handler], ...] = (
 )
 
 
+# The API's first, unversioned paths stay answered while they are deprecated
+# (RFC 9745 Deprecation, RFC 8594 Sunset, a successor-version link), as an API
+# that moved under /v1 keeps them for the clients it had.
+DEPRECATED_SINCE = "@1704067200"  # 2024-01-01
+SUNSET = "Thu, 31 Dec 2026 23:59:59 GMT"
+_UNVERSIONED = (("GET", f"/orders/{_ID}", get_order), ("GET", "/orders", list_orders))
+
+
+def _deprecated(handler: Handler) -> Handler:
+    async def answer(request: web.Request) -> web.StreamResponse:
+        resp = await handler(request)
+        resp.headers["Deprecation"] = DEPRECATED_SINCE
+        resp.headers["Sunset"] = SUNSET
+        resp.headers["Link"] = f'<{API}{request.path}>; rel="successor-version"'
+        return resp
+
+    return answer
+
+
 def make_sample_app() -> web.Application:
     """The sample orders API as an aiohttp application."""
     app = web.Application()
     app.on_response_prepare.append(_strip_headers)
     for method, path, handler in _HANDLERS:
         app.router.add_route(method, path, handler)
+    for method, path, handler in _UNVERSIONED:
+        app.router.add_route(method, path, _deprecated(handler))
     return app
 
 

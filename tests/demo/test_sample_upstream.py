@@ -348,3 +348,28 @@ async def test_rule_engine_agrees_with_the_table(
     counting = {f.rule for f in findings if f.counts}
     assert set(row.rules) <= reported, findings
     assert counting <= set(row.rules), findings
+
+
+@pytest.mark.parametrize("path", ["/orders/1", "/orders"])
+async def test_unversioned_paths_answer_as_deprecated_aliases(
+    client: TestClient[web.Request, web.Application], path: str
+) -> None:
+    """The API's first, unversioned paths still answer, marked deprecated with a sunset
+    and a link to their /v1 successor; the headers are well-formed (no finding of the
+    Deprecation and Sunset syntax rules), and only the URL's missing version is reported."""
+    async with client.get(path, headers={"traceparent": TRACEPARENT}) as resp:
+        body = await resp.read()
+        status, raw = resp.status, resp.raw_headers
+    assert status == 200
+    headers = {k.decode().lower(): v.decode() for k, v in raw}
+    assert headers["deprecation"].startswith("@")
+    assert headers["link"] == f'</v1{path}>; rel="successor-version"'
+    exchange = Exchange(
+        request=RequestHead(method="GET", target=path, headers=(("traceparent", TRACEPARENT),)),
+        response=ResponseHead(status=status, headers=tuple(
+            (k.decode("latin-1"), v.decode("latin-1")) for k, v in raw)),
+        response_body=Body(size=len(body), sample=body),
+        route=path.replace("/1", "/{id}"),
+    )  # fmt: skip
+    counting = {f.rule for f in audit(exchange, load_profile("digg")) if f.counts}
+    assert counting == {"VER.05.URL-MAJOR"}
