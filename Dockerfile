@@ -11,7 +11,7 @@ ENV PIP_DISABLE_PIP_VERSION_CHECK=1 PIP_NO_CACHE_DIR=1
 WORKDIR /src
 COPY pyproject.toml README.md ./
 COPY src ./src
-RUN pip wheel --wheel-dir /wheels .
+RUN pip wheel --wheel-dir /wheels . && sha256sum /wheels/*.whl > /wheels.sha256
 
 # ---- runtime: only the installed wheels, no compiler, no source tree ----------------
 FROM python:3.11-slim
@@ -24,7 +24,10 @@ RUN groupadd --system --gid 10001 auditproxy \
         --shell /usr/sbin/nologin auditproxy \
  && mkdir -p /var/lib/auditproxy/recordings /etc/auditproxy \
  && chown -R auditproxy:auditproxy /var/lib/auditproxy
-# The wheels are bind-mounted from the builder, so they never land in a layer.
+# The wheels are bind-mounted from the builder, so they never land in a layer. Their
+# checksums are copied first: a bind mount is not part of every builder's cache key
+# (buildah/podman reuse the install layer otherwise), a copied file is.
+COPY --from=builder /wheels.sha256 /etc/auditproxy/wheels.sha256
 RUN --mount=type=bind,from=builder,source=/wheels,target=/tmp/wheels \
     pip install --no-index --find-links=/tmp/wheels auditproxy
 COPY config/docker/auditproxy.yaml /etc/auditproxy/auditproxy.yaml
