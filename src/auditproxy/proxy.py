@@ -311,12 +311,13 @@ async def forward_with_retries(flight: _Flight, policy: RetryPolicy) -> Attempt:
         head, err = attempt.head, attempt.error
         status = head.status if head is not None else None
         kind = err.kind if err is not None and head is None else None
+        if not retry.candidate(policy, status, kind) and attempt.n == 1:
+            return attempt  # the usual case: nothing to retry, nothing to count
         route = flight.rt.labeler.label(client.path, allocate=status not in (None, 404))
         if not retry.candidate(policy, status, kind):
-            if attempt.n > 1:  # a retried request ended in an answer not retried
-                reason = str(status) if status is not None else str(kind)
-                _count_retry(ctx, route, method_label, reason, "succeeded", flight.request_id)
-            return attempt
+            reason = str(status) if status is not None else str(kind)
+            _count_retry(ctx, route, method_label, reason, "succeeded", flight.request_id)
+            return attempt  # a retried request ended in an answer not retried
         now = time.monotonic()
         decision = retry.decide(
             policy,
