@@ -29,6 +29,7 @@ from auditproxy.core.model import (
     Timing,
 )
 from auditproxy.core.profile import Profile
+from auditproxy.core.routes import method_label
 from auditproxy.sinks import Completed, Sink
 from auditproxy.wire import UpstreamError, UpstreamResponse
 
@@ -37,10 +38,6 @@ if TYPE_CHECKING:
 
 log = structlog.get_logger("auditproxy")
 _perf = time.perf_counter
-
-STANDARD_METHODS = frozenset(
-    {"GET", "HEAD", "POST", "PUT", "PATCH", "DELETE", "OPTIONS", "TRACE", "CONNECT"}
-)
 
 
 @dataclass(frozen=True, slots=True)
@@ -156,12 +153,11 @@ def completed(
 
 
 def audited(ex: Exchange, profile: Profile, total: float, upstream: float | None) -> Completed:
-    method = ex.request.method
     return Completed(
         exchange=ex,
         findings=engine.audit(ex, profile),
         advice=engine.retry_advice(ex, profile),
-        method=method if method in STANDARD_METHODS else "OTHER",
+        method=method_label(ex.request.method),
         total_seconds=total,
         upstream_seconds=upstream,
         profile=profile,

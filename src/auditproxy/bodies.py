@@ -1,10 +1,9 @@
 """Bodies on their way through the proxy: the capped copy kept for the audit and
-the recording (:class:`Tap`), and the client's request body read under the
-proxy's limits (:class:`RequestBody`), streamed or held whole for a retry."""
+the recording (:class:`Tap`), and the client's request body (:class:`RequestBody`),
+streamed or held whole for a retry."""
 
 from __future__ import annotations
 
-import asyncio
 from collections.abc import AsyncIterator, Callable
 
 from auditproxy.core.model import EMPTY_BODY, Body
@@ -43,18 +42,17 @@ class Tap:
 
 
 class RequestBody:
-    """The client's request body under ``max_request_body`` and ``client_read``,
-    teed into ``tap``. ``error`` says why it failed (a ``ClientBodyError`` kind).
-    ``on_complete`` runs once the whole body was read (the upstream owes the
-    response head from then on)."""
+    """The client's request body, teed into ``tap``. The limits on it
+    (``max_request_body``, ``client_read``) are the server's: its ``read`` raises
+    ``ClientBodyError`` for them, and ``error`` keeps that kind. ``on_complete``
+    runs once the whole body was read (the upstream owes the response head from
+    then on)."""
 
-    __slots__ = ("_chunks", "_client", "_done", "error", "limit", "on_complete", "pause", "tap")
+    __slots__ = ("_chunks", "_client", "_done", "error", "on_complete", "tap")
 
-    def __init__(self, client: ClientRequest, tap: Tap, *, limit: int, pause: float) -> None:
+    def __init__(self, client: ClientRequest, tap: Tap) -> None:
         self._client = client
         self.tap = tap
-        self.limit = limit
-        self.pause = pause
         self.error: str | None = None
         self.on_complete: Callable[[], None] | None = None
         self._chunks: list[bytes] = []  # read ahead by ``hold``
@@ -64,18 +62,13 @@ class RequestBody:
         if self._done:
             return b""
         try:
-            async with asyncio.timeout(self.pause):
-                chunk = await self._client.read()
-        except TimeoutError:
-            raise self._failed("client_read_timeout") from None
+            chunk = await self._client.read()
         except ClientBodyError as exc:
             raise self._failed(exc.kind) from None
         if not chunk:
             self._done = True
             return b""
         self.tap.feed(chunk)
-        if self.tap.size > self.limit:
-            raise self._failed("body_too_large")
         return chunk
 
     def _failed(self, kind: str) -> ClientBodyError:

@@ -153,8 +153,8 @@ class _Flight:
     """One client request in flight, from prepare to finish."""
 
     __slots__ = ("answered", "attempts", "body", "client", "ctx", "gone", "reply",
-                 "request_id", "route", "rt", "started", "t0", "target", "traceparent",
-                 "watch")  # fmt: skip
+                 "request_id", "route", "rt", "sent_headers", "started", "t0", "target",
+                 "traceparent", "watch")  # fmt: skip
 
     def __init__(self, ctx: ProxyContext, rt: Runtime, client: ClientRequest, reply: Reply):
         self.ctx, self.rt, self.client, self.reply = ctx, rt, client, reply
@@ -165,14 +165,12 @@ class _Flight:
         self.traceparent = tp if valid_traceparent(tp) else new_traceparent()
         self.target = client.target
         self.route: Route | None = None
-        limits, timeouts = rt.settings.limits, rt.settings.timeouts
-        self.body = RequestBody(
-            client, Tap(rt.capture_cap), limit=limits.max_request_body, pause=timeouts.client_read
-        )
+        self.body = RequestBody(client, Tap(rt.capture_cap))
         self.attempts: list[Attempt] = []
         self.answered: ProxyAnswer | None = None
         self.watch: AttemptWatch | None = None
         self.gone = False  # the client left during a retry's back-off
+        self.sent_headers: HeaderPairs | None = None  # the head sent upstream
 
     async def run(self) -> None:
         """Stages 2-6 for a request that is forwarded."""
@@ -215,17 +213,19 @@ class _Flight:
         client, route, upstream = self.client, self.route, self.ctx.upstream
         assert route is not None
         assert upstream is not None
-        headers = tuple(
-            outbound_request_headers(
-                client.headers,
-                client=client.remote,
-                proto=client.scheme,
-                host=client.host,
-                preserve_host=route.preserve_host,
-                request_id=self.request_id,
-                traceparent=self.traceparent,
+        headers = self.sent_headers
+        if headers is None:  # once per request: every attempt sends the same head
+            headers = self.sent_headers = tuple(
+                outbound_request_headers(
+                    client.headers,
+                    client=client.remote,
+                    proto=client.scheme,
+                    host=client.host,
+                    preserve_host=route.preserve_host,
+                    request_id=self.request_id,
+                    traceparent=self.traceparent,
+                )
             )
-        )
         attempt = Attempt(len(self.attempts) + 1, self.rt.capture_cap)
         self.attempts.append(attempt)
         watch = self._arm(end_at, why)

@@ -92,8 +92,9 @@ class ClientRequest(Protocol):
     def has_body(self) -> bool: ...  # Content-Length > 0 or chunked
 
     async def read(self) -> bytes:
-        """The next chunk of the request body, ``b""`` once it is complete.
-        Raises :class:`ClientBodyError` (``client_disconnected``)."""
+        """The next chunk of the request body, ``b""`` once it is complete. The
+        server enforces the body's limits here: raises :class:`ClientBodyError`
+        (``body_too_large``, ``client_read_timeout``, ``client_disconnected``)."""
         ...
 
 
